@@ -1,0 +1,339 @@
+//! `Config`: every tunable of the engine, validated once at build time.
+
+use std::fmt;
+
+use rand::RngCore;
+use time::Duration;
+
+use crate::error::Error;
+use crate::outbox::OutboxPolicy;
+use crate::password::Argon2Params;
+use crate::rate_limit::RateLimit;
+use crate::rewards::RewardPolicy;
+
+/// Fewest bytes a signing secret may have (HS256 wants at least its output size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The key that signs access tokens. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// A secret from bytes; at least 32 of them.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, Error> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(Error::Config(format!(
+                "the secret key must be at least {MIN_SECRET_BYTES} bytes long (got {}); generate one with `openssl rand -base64 48`",
+                bytes.len()
+            )));
+        }
+        Ok(Secret(bytes))
+    }
+
+    /// 64 random bytes from the operating system: fine for one process, but tokens die with it.
+    pub fn random() -> Self {
+        let mut bytes = vec![0u8; 64];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Secret(bytes)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The engine's settings. Build one with [`Config::builder`].
+///
+/// ```
+/// use referral_core::{Config, RewardPolicy};
+/// let config = Config::builder()
+///     .secret("an example secret of at least thirty-two bytes")
+///     .app_base_url("https://links.example.com/")
+///     .reward_policy(RewardPolicy { referrer: 100, referee: 25, second_tier: 10 })
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.app_base_url(), "https://links.example.com");
+/// assert!(Config::builder().secret("too short").build().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) secret: Secret,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    pub(crate) access_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) reset_ttl: Duration,
+    pub(crate) app_base_url: String,
+    pub(crate) rewards: RewardPolicy,
+    pub(crate) login_limit: RateLimit,
+    pub(crate) reset_mail_limit: RateLimit,
+    pub(crate) argon2: Argon2Params,
+    pub(crate) outbox: OutboxPolicy,
+}
+
+impl Config {
+    /// A builder with every default but the secret, which is required.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// The public base URL links are built from (no trailing slash).
+    pub fn app_base_url(&self) -> &str {
+        &self.app_base_url
+    }
+
+    /// Access-token lifetime.
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// Refresh-token lifetime.
+    pub fn refresh_ttl(&self) -> Duration {
+        self.refresh_ttl
+    }
+
+    /// Reset-token lifetime.
+    pub fn reset_ttl(&self) -> Duration {
+        self.reset_ttl
+    }
+
+    /// The reward policy.
+    pub fn reward_policy(&self) -> RewardPolicy {
+        self.rewards
+    }
+
+    /// The failed-login limit per email.
+    pub fn login_limit(&self) -> RateLimit {
+        self.login_limit
+    }
+
+    /// The reset-mail limit per email.
+    pub fn reset_mail_limit(&self) -> RateLimit {
+        self.reset_mail_limit
+    }
+
+    /// The argon2id cost.
+    pub fn argon2(&self) -> Argon2Params {
+        self.argon2
+    }
+
+    /// The outbox dispatcher's policy.
+    pub fn outbox(&self) -> OutboxPolicy {
+        self.outbox
+    }
+}
+
+/// Builds a [`Config`]; see there for an example.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    secret: Option<Vec<u8>>,
+    random_secret: bool,
+    issuer: String,
+    audience: String,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    reset_ttl: Duration,
+    app_base_url: String,
+    rewards: RewardPolicy,
+    login_limit: RateLimit,
+    reset_mail_limit: RateLimit,
+    argon2: Argon2Params,
+    outbox: OutboxPolicy,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        ConfigBuilder {
+            secret: None,
+            random_secret: false,
+            issuer: "referral".into(),
+            audience: "referral-api".into(),
+            access_ttl: Duration::minutes(15),
+            refresh_ttl: Duration::days(30),
+            reset_ttl: Duration::minutes(30),
+            app_base_url: "http://127.0.0.1:5000".into(),
+            rewards: RewardPolicy::default(),
+            login_limit: RateLimit::LOGIN_DEFAULT,
+            reset_mail_limit: RateLimit::RESET_MAIL_DEFAULT,
+            argon2: Argon2Params::default(),
+            outbox: OutboxPolicy::default(),
+        }
+    }
+}
+
+impl ConfigBuilder {
+    /// The HS256 signing secret (required, at least 32 bytes).
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Use a random secret for this process: every token dies with it. For development.
+    pub fn random_secret(mut self) -> Self {
+        self.random_secret = true;
+        self
+    }
+
+    /// JWT `iss` (default `referral`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// JWT `aud` (default `referral-api`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+
+    /// Access-token lifetime (default 15 minutes).
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// Refresh-token lifetime (default 30 days).
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Reset-token lifetime (default 30 minutes).
+    pub fn reset_ttl(mut self, ttl: Duration) -> Self {
+        self.reset_ttl = ttl;
+        self
+    }
+
+    /// Public base URL for referral and reset links (default `http://127.0.0.1:5000`).
+    pub fn app_base_url(mut self, url: impl Into<String>) -> Self {
+        self.app_base_url = url.into();
+        self
+    }
+
+    /// Reward policy (default: referrer 100, referee 0, second tier 0).
+    pub fn reward_policy(mut self, policy: RewardPolicy) -> Self {
+        self.rewards = policy;
+        self
+    }
+
+    /// Failed logins allowed per email per window (default 10 per 15 minutes).
+    pub fn login_limit(mut self, limit: RateLimit) -> Self {
+        self.login_limit = limit;
+        self
+    }
+
+    /// Reset mails sent per email per window (default 3 per hour).
+    pub fn reset_mail_limit(mut self, limit: RateLimit) -> Self {
+        self.reset_mail_limit = limit;
+        self
+    }
+
+    /// Argon2id cost (default m=19456 KiB, t=2, p=1).
+    pub fn argon2(mut self, params: Argon2Params) -> Self {
+        self.argon2 = params;
+        self
+    }
+
+    /// Outbox dispatcher policy.
+    pub fn outbox(mut self, policy: OutboxPolicy) -> Self {
+        self.outbox = policy;
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<Config, Error> {
+        let secret = match (self.secret, self.random_secret) {
+            (Some(bytes), _) => Secret::new(bytes)?,
+            (None, true) => Secret::random(),
+            (None, false) => {
+                return Err(Error::Config(
+                    "a secret key is required: call .secret(..) with at least 32 bytes".into(),
+                ))
+            }
+        };
+        let positive = |name: &str, ttl: Duration| {
+            if ttl.is_positive() {
+                Ok(ttl)
+            } else {
+                Err(Error::Config(format!("{name} must be positive")))
+            }
+        };
+        let app_base_url = self.app_base_url.trim().trim_end_matches('/').to_owned();
+        let scheme_ok = app_base_url.starts_with("http://") || app_base_url.starts_with("https://");
+        if !scheme_ok || app_base_url.contains(['?', '#', ' ']) {
+            return Err(Error::Config(format!(
+                "app base URL must be an http(s) URL without query or fragment, got {app_base_url:?}"
+            )));
+        }
+        for (name, limit) in [("login limit", self.login_limit), ("reset mail limit", self.reset_mail_limit)] {
+            if limit.max == 0 || !limit.window.is_positive() {
+                return Err(Error::Config(format!("{name} needs a positive count and window")));
+            }
+        }
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(Error::Config("issuer and audience must not be empty".into()));
+        }
+        self.argon2.validate()?;
+        Ok(Config {
+            secret,
+            issuer: self.issuer,
+            audience: self.audience,
+            access_ttl: positive("access token lifetime", self.access_ttl)?,
+            refresh_ttl: positive("refresh token lifetime", self.refresh_ttl)?,
+            reset_ttl: positive("reset token lifetime", self.reset_ttl)?,
+            app_base_url,
+            rewards: self.rewards,
+            login_limit: self.login_limit,
+            reset_mail_limit: self.reset_mail_limit,
+            argon2: self.argon2,
+            outbox: self.outbox.validated()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_under_32_bytes_is_refused_with_a_clear_message() {
+        let err = Config::builder().secret([0u8; 31]).build().unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        assert!(Config::builder().secret([0u8; 32]).build().is_ok());
+    }
+
+    #[test]
+    fn a_missing_secret_is_refused() {
+        assert!(Config::builder().build().is_err());
+        assert!(Config::builder().random_secret().build().is_ok());
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = Config::builder().random_secret().build().unwrap();
+        assert_eq!(config.access_ttl(), Duration::minutes(15));
+        assert_eq!(config.refresh_ttl(), Duration::days(30));
+        assert_eq!(config.reset_ttl(), Duration::minutes(30));
+        assert_eq!(config.login_limit(), RateLimit { max: 10, window: Duration::minutes(15) });
+        assert_eq!(config.reset_mail_limit(), RateLimit { max: 3, window: Duration::hours(1) });
+    }
+
+    #[test]
+    fn a_bad_base_url_or_ttl_is_refused() {
+        assert!(Config::builder().random_secret().app_base_url("ftp://x").build().is_err());
+        assert!(Config::builder().random_secret().reset_ttl(Duration::ZERO).build().is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let config = Config::builder().secret("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t").build().unwrap();
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+}

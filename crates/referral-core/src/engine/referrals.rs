@@ -1,0 +1,129 @@
+//! Referrals: a referrer's list (cursor-paginated, newest first) and their statistics.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::Engine;
+use crate::error::Error;
+use crate::http::{Referral, ReferralPage, ReferralStats};
+use crate::storage::ReferralCursor;
+use crate::user::UserRecord;
+
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest page size.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// The window of `referrals_last_30_days`.
+pub const RECENT_WINDOW: Duration = Duration::days(30);
+
+impl Engine {
+    /// One page of the users `user` referred, newest first.
+    ///
+    /// `limit` is the raw query value (1..=100, default 50) and `cursor` the previous page's
+    /// `next_cursor`; a bad value of either is an [`Error::Validation`] naming the field.
+    pub async fn referrals(
+        &self,
+        user: &UserRecord,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<ReferralPage, Error> {
+        let limit = parse_limit(limit)?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let mut rows = self
+            .inner
+            .storage
+            .list_referrals(user.id, after, limit + 1)
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| rows.last().map(|last| encode_cursor(last.joined_at, last.user_id)))
+            .flatten();
+        Ok(ReferralPage {
+            referrals: rows
+                .into_iter()
+                .map(|row| Referral {
+                    user_id: row.user_id,
+                    email: row.email.masked(),
+                    joined_at: row.joined_at,
+                    reward_points: row.reward_points,
+                })
+                .collect(),
+            next_cursor,
+        })
+    }
+
+    /// The referral statistics of `user`.
+    pub async fn referral_stats(&self, user: &UserRecord) -> Result<ReferralStats, Error> {
+        let counts = self
+            .inner
+            .storage
+            .referral_stats(user.id, self.now() - RECENT_WINDOW)
+            .await?;
+        Ok(ReferralStats {
+            referral_code: user.referral_code.to_string(),
+            referral_link: self.referral_link(&user.referral_code),
+            total_referrals: counts.total,
+            referrals_last_30_days: counts.since,
+            total_reward_points: counts.reward_points,
+            second_tier_referrals: counts.second_tier,
+        })
+    }
+}
+
+fn parse_limit(raw: Option<&str>) -> Result<u32, Error> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_PAGE_SIZE);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
+        _ => Err(Error::invalid(
+            "limit",
+            "out_of_range",
+            "limit must be a whole number from 1 to 100",
+        )),
+    }
+}
+
+fn encode_cursor(joined_at: OffsetDateTime, user_id: Uuid) -> String {
+    let micros = joined_at.unix_timestamp_nanos() / 1_000;
+    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", user_id.simple()))
+}
+
+fn decode_cursor(raw: &str) -> Result<ReferralCursor, Error> {
+    let invalid = || Error::invalid("cursor", "invalid_cursor", "cursor is not one this API returned");
+    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
+    let micros: i128 = micros.parse().map_err(|_| invalid())?;
+    let joined_at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| invalid())?;
+    let user_id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok(ReferralCursor { joined_at, user_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_cursor_round_trips() {
+        let at = datetime!(2026-11-23 22:47:22.123456 UTC);
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), ReferralCursor { joined_at: at, user_id: id });
+    }
+
+    #[test]
+    fn bad_cursors_and_limits_are_field_errors() {
+        for bad in ["", "!!!", "bm90LWEtY3Vyc29y"] {
+            assert!(matches!(decode_cursor(bad), Err(Error::Validation(e)) if e[0].field == "cursor"));
+        }
+        for bad in ["0", "101", "-1", "ten", "1.5"] {
+            assert!(matches!(parse_limit(Some(bad)), Err(Error::Validation(e)) if e[0].field == "limit"));
+        }
+        assert_eq!(parse_limit(None).unwrap(), 50);
+        assert_eq!(parse_limit(Some("100")).unwrap(), 100);
+    }
+}

@@ -1,0 +1,318 @@
+//! Passwords: the rules a new password must meet, and argon2id hashing off the async runtime.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::{OnceCell, Semaphore};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::common_passwords;
+use crate::email::Email;
+use crate::error::Error;
+
+/// Fewest Unicode scalar values in a password (after NFKC).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Most Unicode scalar values in a password (after NFKC).
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// A password as typed, normalised to NFKC: the form that is hashed and verified, so the
+/// same text typed with composed or decomposed accents logs in alike.
+///
+/// Its `Debug` never shows the text.
+#[derive(Clone)]
+pub struct Password(String);
+
+/// Why a new password is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordProblem {
+    /// Fewer than 8 characters.
+    TooShort,
+    /// More than 128 characters.
+    TooLong,
+    /// The same as the account's email.
+    SameAsEmail,
+    /// On the shipped list of common passwords.
+    Common,
+}
+
+impl PasswordProblem {
+    /// A stable snake_case code for validation error lists.
+    pub fn code(self) -> &'static str {
+        match self {
+            PasswordProblem::TooShort => "too_short",
+            PasswordProblem::TooLong => "too_long",
+            PasswordProblem::SameAsEmail => "same_as_email",
+            PasswordProblem::Common => "too_common",
+        }
+    }
+
+    /// A sentence a user can act on.
+    pub fn message(self) -> &'static str {
+        match self {
+            PasswordProblem::TooShort => "Password must be at least 8 characters",
+            PasswordProblem::TooLong => "Password must be at most 128 characters",
+            PasswordProblem::SameAsEmail => "Password must not be the same as the email",
+            PasswordProblem::Common => "Password is too common; choose a less predictable one",
+        }
+    }
+}
+
+impl Password {
+    /// Normalises `raw` without judging it: what a login compares.
+    pub fn normalise(raw: &str) -> Self {
+        Password(raw.nfkc().collect())
+    }
+
+    /// Normalises `raw` and checks it against the rules for a new password of the account
+    /// `email` (when known).
+    pub fn new_for(raw: &str, email: Option<&Email>) -> Result<Self, PasswordProblem> {
+        let password = Self::normalise(raw);
+        let chars = password.0.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(PasswordProblem::TooShort);
+        }
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(PasswordProblem::TooLong);
+        }
+        if email.is_some_and(|email| password.0.trim().to_lowercase() == email.as_str()) {
+            return Err(PasswordProblem::SameAsEmail);
+        }
+        if common_passwords::is_common(&password.0) {
+            return Err(PasswordProblem::Common);
+        }
+        Ok(password)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// An argon2 hash in PHC string format (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string read back from storage.
+    pub fn from_phc(phc: impl Into<String>) -> Self {
+        PasswordHash(phc.into())
+    }
+
+    /// The PHC string, for storage.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    /// Iterations (OWASP: 2).
+    pub iterations: u32,
+    /// Lanes (OWASP: 1).
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP's recommended argon2id configuration: m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Argon2Params {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Argon2Params {
+    /// Checks the values argon2 accepts.
+    pub fn validate(&self) -> Result<Params, Error> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| Error::Config(format!("invalid argon2 parameters: {e}")))
+    }
+}
+
+/// Hashes and verifies passwords with argon2id on tokio's blocking pool.
+///
+/// At most one hash per CPU runs at a time: each takes `memory_kib` of RAM, and running more
+/// at once than there are cores only adds memory and latency.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    argon2: Argon2<'static>,
+    params: Argon2Params,
+    permits: Arc<Semaphore>,
+    dummy: Arc<OnceCell<PasswordHash>>,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher").field("params", &self.params).finish()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with the given cost.
+    pub fn new(params: Argon2Params) -> Result<Self, Error> {
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.validate()?);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(PasswordHasher {
+            argon2,
+            params,
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// Hashes `password` with a fresh random salt.
+    pub async fn hash(&self, password: &Password) -> Result<PasswordHash, Error> {
+        let argon2 = self.argon2.clone();
+        let password = password.clone();
+        self.blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| PasswordHash(hash.to_string()))
+                .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+        })
+        .await
+    }
+
+    /// Whether `password` matches `hash`. A hash that cannot be parsed verifies as `false`.
+    pub async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, Error> {
+        let argon2 = self.argon2.clone();
+        let password = password.clone();
+        let hash = hash.clone();
+        self.blocking(move || {
+            Ok(argon2::PasswordHash::new(&hash.0)
+                .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+                .unwrap_or(false))
+        })
+        .await
+    }
+
+    /// Spends the time of one verification against a hash nobody can match, so a login for
+    /// an unknown email takes as long as one with a wrong password.
+    pub async fn verify_dummy(&self, password: &Password) -> Result<(), Error> {
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| async {
+                let random: String = uuid::Uuid::new_v4().simple().to_string();
+                self.hash(&Password::normalise(&random)).await
+            })
+            .await?
+            .clone();
+        self.verify(password, &dummy).await.map(|_| ())
+    }
+
+    /// Whether `hash` was made with other parameters (or another algorithm) than this
+    /// hasher's, so it should be replaced at the next successful login.
+    pub fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
+            return true;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm != Algorithm::Argon2id.ident()
+            || parsed.version != Some(Version::V0x13.into())
+            || params.m_cost() != self.params.memory_kib
+            || params.t_cost() != self.params.iterations
+            || params.p_cost() != self.params.parallelism
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("password hasher is shut down".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordHasher {
+        PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
+    }
+
+    #[test]
+    fn composed_and_decomposed_accents_normalise_alike() {
+        assert_eq!(Password::normalise("caf\u{e9}-secret").0, Password::normalise("cafe\u{301}-secret").0);
+    }
+
+    #[test]
+    fn length_is_counted_in_scalar_values_after_nfkc() {
+        assert_eq!(Password::new_for("ééééééé", None).err(), Some(PasswordProblem::TooShort));
+        assert!(Password::new_for("éééééééé", None).is_ok());
+        assert_eq!(Password::new_for(&"x".repeat(129), None).err(), Some(PasswordProblem::TooLong));
+        assert!(Password::new_for(&"xy".repeat(64), None).is_ok());
+    }
+
+    #[test]
+    fn a_password_equal_to_the_email_is_refused() {
+        let email = Email::parse("someone@example.com").unwrap();
+        assert_eq!(
+            Password::new_for("Someone@Example.com", Some(&email)).err(),
+            Some(PasswordProblem::SameAsEmail)
+        );
+    }
+
+    #[test]
+    fn common_passwords_are_refused() {
+        assert_eq!(Password::new_for("password123", None).err(), Some(PasswordProblem::Common));
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        assert!(!format!("{:?}", Password::normalise("hunter22hunter")).contains("hunter"));
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_no_other() {
+        let hasher = cheap();
+        let hash = hasher.hash(&Password::normalise("caf\u{e9} au lait")).await.unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$"));
+        assert!(hasher.verify(&Password::normalise("cafe\u{301} au lait"), &hash).await.unwrap());
+        assert!(!hasher.verify(&Password::normalise("the wrong one"), &hash).await.unwrap());
+        assert!(!hasher.verify(&Password::normalise("x"), &PasswordHash::from_phc("garbage")).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_with_other_parameters_need_rehashing() {
+        let hasher = cheap();
+        let hash = hasher.hash(&Password::normalise("abcdefgh")).await.unwrap();
+        assert!(!hasher.needs_rehash(&hash));
+        let stronger = PasswordHasher::new(Argon2Params { memory_kib: 128, iterations: 1, parallelism: 1 }).unwrap();
+        assert!(stronger.needs_rehash(&hash));
+        assert!(stronger.needs_rehash(&PasswordHash::from_phc("$2b$12$notargon")));
+    }
+
+    #[test]
+    fn default_parameters_follow_owasp() {
+        assert_eq!(Argon2Params::default(), Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+    }
+}

@@ -1,0 +1,130 @@
+//! The records the `Storage` trait reads and writes.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::email::Email;
+use crate::mailer::Message;
+use crate::rewards::RewardEntry;
+use crate::tokens::TokenHash;
+use crate::user::UserRecord;
+
+/// A registration, written in one transaction by [`Storage::create_user`](super::Storage::create_user).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The account (token version 0).
+    pub user: UserRecord,
+    /// The referral, when the user signed up with a code (`user.referred_by` is its referrer).
+    pub referral: Option<NewReferral>,
+    /// The first refresh token.
+    pub refresh_token: RefreshTokenRecord,
+}
+
+/// The referral part of a registration.
+#[derive(Debug, Clone)]
+pub struct NewReferral {
+    /// The referrer (owner of the code used).
+    pub referrer: Uuid,
+    /// The referrer's own referrer, whose second-tier count goes up.
+    pub second_tier_referrer: Option<Uuid>,
+    /// Ledger entries to write (zero-point rewards are not entries).
+    pub rewards: Vec<RewardEntry>,
+}
+
+impl NewReferral {
+    /// Points the referrer earns from this referral (shown in their referral list).
+    pub fn referrer_points(&self) -> i64 {
+        self.rewards
+            .iter()
+            .filter(|entry| entry.beneficiary == self.referrer)
+            .map(|entry| entry.points)
+            .sum()
+    }
+}
+
+/// A refresh token as stored: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// Owner.
+    pub user_id: Uuid,
+    /// The login it descends from; rotation keeps the family.
+    pub family_id: Uuid,
+    /// Issued at.
+    pub issued_at: OffsetDateTime,
+    /// Expires at.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The outcome of [`Storage::rotate_refresh_token`](super::Storage::rotate_refresh_token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live; the replacement is stored. Carries the owner.
+    Rotated(Uuid),
+    /// The token had already been rotated; all the owner's refresh tokens are now revoked.
+    Reused(Uuid),
+    /// Unknown, revoked or expired.
+    Invalid,
+}
+
+/// A password-reset token as stored: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Created at.
+    pub created_at: OffsetDateTime,
+    /// Expires at.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A message in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Id (UUID v7).
+    pub id: Uuid,
+    /// The message.
+    pub message: Message,
+    /// Attempts made so far (including the one a claim starts).
+    pub attempts: u32,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
+}
+
+/// One row of a referrer's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralRecord {
+    /// The referred user.
+    pub user_id: Uuid,
+    /// Their email (the engine masks it).
+    pub email: Email,
+    /// When they registered.
+    pub joined_at: OffsetDateTime,
+    /// Points the referrer earned from this referral.
+    pub reward_points: i64,
+}
+
+/// A position in a referral list: the last row seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferralCursor {
+    /// `joined_at` of the last row seen.
+    pub joined_at: OffsetDateTime,
+    /// `user_id` of the last row seen.
+    pub user_id: Uuid,
+}
+
+/// A user's referral counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReferralCounts {
+    /// Users this user referred.
+    pub total: u64,
+    /// Of those, joined at or after the `since` asked for.
+    pub since: u64,
+    /// Users referred by this user's referrals.
+    pub second_tier: u64,
+    /// Sum of this user's reward ledger entries.
+    pub reward_points: i64,
+}
