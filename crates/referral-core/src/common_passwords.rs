@@ -9,8 +9,12 @@ use std::sync::LazyLock;
 
 static LIST: &str = include_str!("../data/common_passwords.txt");
 
-static SET: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| LIST.lines().map(str::trim).filter(|l| !l.is_empty()).collect());
+static SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    LIST.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+});
 
 /// Whether `password`, compared case-insensitively, is on the shipped list.
 pub fn is_common(password: &str) -> bool {

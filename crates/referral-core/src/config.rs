@@ -272,13 +272,20 @@ impl ConfigBuilder {
                 "app base URL must be an http(s) URL without query or fragment, got {app_base_url:?}"
             )));
         }
-        for (name, limit) in [("login limit", self.login_limit), ("reset mail limit", self.reset_mail_limit)] {
+        for (name, limit) in [
+            ("login limit", self.login_limit),
+            ("reset mail limit", self.reset_mail_limit),
+        ] {
             if limit.max == 0 || !limit.window.is_positive() {
-                return Err(Error::Config(format!("{name} needs a positive count and window")));
+                return Err(Error::Config(format!(
+                    "{name} needs a positive count and window"
+                )));
             }
         }
         if self.issuer.is_empty() || self.audience.is_empty() {
-            return Err(Error::Config("issuer and audience must not be empty".into()));
+            return Err(Error::Config(
+                "issuer and audience must not be empty".into(),
+            ));
         }
         self.argon2.validate()?;
         Ok(Config {
@@ -321,19 +328,42 @@ mod tests {
         assert_eq!(config.access_ttl(), Duration::minutes(15));
         assert_eq!(config.refresh_ttl(), Duration::days(30));
         assert_eq!(config.reset_ttl(), Duration::minutes(30));
-        assert_eq!(config.login_limit(), RateLimit { max: 10, window: Duration::minutes(15) });
-        assert_eq!(config.reset_mail_limit(), RateLimit { max: 3, window: Duration::hours(1) });
+        assert_eq!(
+            config.login_limit(),
+            RateLimit {
+                max: 10,
+                window: Duration::minutes(15)
+            }
+        );
+        assert_eq!(
+            config.reset_mail_limit(),
+            RateLimit {
+                max: 3,
+                window: Duration::hours(1)
+            }
+        );
     }
 
     #[test]
     fn a_bad_base_url_or_ttl_is_refused() {
-        assert!(Config::builder().random_secret().app_base_url("ftp://x").build().is_err());
-        assert!(Config::builder().random_secret().reset_ttl(Duration::ZERO).build().is_err());
+        assert!(Config::builder()
+            .random_secret()
+            .app_base_url("ftp://x")
+            .build()
+            .is_err());
+        assert!(Config::builder()
+            .random_secret()
+            .reset_ttl(Duration::ZERO)
+            .build()
+            .is_err());
     }
 
     #[test]
     fn debug_output_hides_the_secret() {
-        let config = Config::builder().secret("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t").build().unwrap();
+        let config = Config::builder()
+            .secret("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t")
+            .build()
+            .unwrap();
         assert!(!format!("{config:?}").contains("s3cr3t"));
     }
 }

@@ -72,7 +72,10 @@ impl Email {
             return Err(EmailProblem::TooLong);
         }
         let normalised = trimmed.to_lowercase();
-        if normalised.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if normalised
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(EmailProblem::Invalid);
         }
         let parsed = email_address::EmailAddress::from_str(&normalised)
@@ -148,7 +151,19 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for bad in ["", "  ", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b.co\r\nBcc: x@y.z", "a@[127.0.0.1]", "\"a\"@b.co", "a@-b.co"] {
+        for bad in [
+            "",
+            "  ",
+            "a",
+            "a@",
+            "@b.co",
+            "a@b",
+            "a b@c.de",
+            "a@b.co\r\nBcc: x@y.z",
+            "a@[127.0.0.1]",
+            "\"a\"@b.co",
+            "a@-b.co",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }
@@ -161,6 +176,9 @@ mod tests {
 
     #[test]
     fn masking_keeps_the_first_character_and_the_domain() {
-        assert_eq!(Email::parse("jane@example.com").unwrap().masked(), "j***@example.com");
+        assert_eq!(
+            Email::parse("jane@example.com").unwrap().masked(),
+            "j***@example.com"
+        );
     }
 }

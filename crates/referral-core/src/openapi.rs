@@ -3,7 +3,9 @@
 
 use std::sync::LazyLock;
 
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -24,9 +26,21 @@ use crate::http::{
         description = "Accounts, JWT authentication, password reset by email, and referrals with rewards."
     ),
     components(schemas(
-        RegisterRequest, LoginRequest, RefreshRequest, ResetRequest, ResetConfirmRequest,
-        User, Tokens, Registered, MessageBody, Referral, ReferralPage, ReferralStats, Health,
-        Problem, FieldError
+        RegisterRequest,
+        LoginRequest,
+        RefreshRequest,
+        ResetRequest,
+        ResetConfirmRequest,
+        User,
+        Tokens,
+        Registered,
+        MessageBody,
+        Referral,
+        ReferralPage,
+        ReferralStats,
+        Health,
+        Problem,
+        FieldError
     ))
 )]
 struct Components;
@@ -48,21 +62,36 @@ fn spec(route: Route) -> Spec {
             summary: "Create an account, optionally with someone's referral code",
             request: Some("RegisterRequest"),
             success: (201, Some("Registered")),
-            problems: &[(400, "invalid_json"), (409, "email_taken"), (413, "payload_too_large"), (422, "validation_failed, unknown_referral_code"), (503, "unavailable")],
+            problems: &[
+                (400, "invalid_json"),
+                (409, "email_taken"),
+                (413, "payload_too_large"),
+                (422, "validation_failed, unknown_referral_code"),
+                (503, "unavailable"),
+            ],
             bearer: false,
         },
         Route::Login => Spec {
             summary: "Exchange email and password for tokens",
             request: Some("LoginRequest"),
             success: (200, Some("Tokens")),
-            problems: &[(400, "invalid_json"), (401, "invalid_credentials"), (429, "rate_limited"), (503, "unavailable")],
+            problems: &[
+                (400, "invalid_json"),
+                (401, "invalid_credentials"),
+                (429, "rate_limited"),
+                (503, "unavailable"),
+            ],
             bearer: false,
         },
         Route::Refresh => Spec {
             summary: "Rotate a refresh token for a new token pair",
             request: Some("RefreshRequest"),
             success: (200, Some("Tokens")),
-            problems: &[(400, "invalid_json"), (401, "invalid_refresh_token"), (503, "unavailable")],
+            problems: &[
+                (400, "invalid_json"),
+                (401, "invalid_refresh_token"),
+                (503, "unavailable"),
+            ],
             bearer: false,
         },
         Route::Logout => Spec {
@@ -83,21 +112,33 @@ fn spec(route: Route) -> Spec {
             summary: "Send a password reset link if the email is registered",
             request: Some("ResetRequest"),
             success: (202, Some("MessageBody")),
-            problems: &[(400, "invalid_json"), (422, "validation_failed"), (503, "unavailable")],
+            problems: &[
+                (400, "invalid_json"),
+                (422, "validation_failed"),
+                (503, "unavailable"),
+            ],
             bearer: false,
         },
         Route::ResetConfirm => Spec {
             summary: "Set a new password with a reset token",
             request: Some("ResetConfirmRequest"),
             success: (200, Some("MessageBody")),
-            problems: &[(400, "invalid_json, invalid_reset_token"), (422, "validation_failed"), (503, "unavailable")],
+            problems: &[
+                (400, "invalid_json, invalid_reset_token"),
+                (422, "validation_failed"),
+                (503, "unavailable"),
+            ],
             bearer: false,
         },
         Route::Referrals => Spec {
             summary: "The users you referred, newest first",
             request: None,
             success: (200, Some("ReferralPage")),
-            problems: &[(401, "unauthorized"), (422, "validation_failed"), (503, "unavailable")],
+            problems: &[
+                (401, "unauthorized"),
+                (422, "validation_failed"),
+                (503, "unavailable"),
+            ],
             bearer: true,
         },
         Route::ReferralStats => Spec {
@@ -137,7 +178,12 @@ fn build() -> Document {
     if let Some(components) = doc.components.as_mut() {
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
     for route in Route::ALL {
@@ -167,10 +213,14 @@ fn build() -> Document {
             ));
         }
         if spec.bearer {
-            operation = operation.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+            operation =
+                operation.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
         }
         if route == Route::Referrals {
-            for (name, description) in [("limit", "Page size, 1 to 100 (default 50)"), ("cursor", "next_cursor of the previous page")] {
+            for (name, description) in [
+                ("limit", "Page size, 1 to 100 (default 50)"),
+                ("cursor", "next_cursor of the previous page"),
+            ] {
                 operation = operation.parameter(
                     ParameterBuilder::new()
                         .name(name)
@@ -181,8 +231,15 @@ fn build() -> Document {
                 );
             }
         }
-        let method = if route.method() == "GET" { HttpMethod::Get } else { HttpMethod::Post };
-        doc.paths.paths.insert(route.path().to_owned(), PathItem::new(method, operation.build()));
+        let method = if route.method() == "GET" {
+            HttpMethod::Get
+        } else {
+            HttpMethod::Post
+        };
+        doc.paths.paths.insert(
+            route.path().to_owned(),
+            PathItem::new(method, operation.build()),
+        );
     }
     doc
 }
@@ -204,7 +261,11 @@ mod tests {
         assert_eq!(json["openapi"], "3.1.0");
         for route in Route::ALL {
             let method = route.method().to_lowercase();
-            assert!(json["paths"][route.path()][&method].is_object(), "{} missing", route.path());
+            assert!(
+                json["paths"][route.path()][&method].is_object(),
+                "{} missing",
+                route.path()
+            );
         }
         assert!(json["components"]["schemas"]["Problem"].is_object());
     }

@@ -38,11 +38,19 @@ impl Default for OutboxPolicy {
 
 impl OutboxPolicy {
     pub(crate) fn validated(self) -> Result<Self, Error> {
-        let all_positive = [self.lease, self.backoff_base, self.backoff_max, self.poll_interval, self.retention]
-            .iter()
-            .all(|d| d.is_positive());
+        let all_positive = [
+            self.lease,
+            self.backoff_base,
+            self.backoff_max,
+            self.poll_interval,
+            self.retention,
+        ]
+        .iter()
+        .all(|d| d.is_positive());
         if self.batch == 0 || !all_positive {
-            return Err(Error::Config("outbox policy values must be positive".into()));
+            return Err(Error::Config(
+                "outbox policy values must be positive".into(),
+            ));
         }
         Ok(self)
     }
@@ -52,7 +60,10 @@ impl OutboxPolicy {
     pub fn backoff(&self, attempts: u32) -> Duration {
         let exponent = attempts.saturating_sub(1).min(30);
         let factor = 1i64 << exponent;
-        let delay = self.backoff_base.checked_mul(factor as i32).unwrap_or(self.backoff_max);
+        let delay = self
+            .backoff_base
+            .checked_mul(factor as i32)
+            .unwrap_or(self.backoff_max);
         delay.min(self.backoff_max)
     }
 }

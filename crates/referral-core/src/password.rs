@@ -1,9 +1,12 @@
 //! Passwords: the rules a new password must meet, and argon2id hashing off the async runtime.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::{OnceCell, Semaphore};
 use unicode_normalization::UnicodeNormalization;
@@ -158,11 +161,14 @@ pub struct PasswordHasher {
     params: Argon2Params,
     permits: Arc<Semaphore>,
     dummy: Arc<OnceCell<PasswordHash>>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordHasher").field("params", &self.params).finish()
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish()
     }
 }
 
@@ -176,6 +182,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(cores)),
             dummy: Arc::new(OnceCell::new()),
+            verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -198,6 +205,7 @@ impl PasswordHasher {
         let argon2 = self.argon2.clone();
         let password = password.clone();
         let hash = hash.clone();
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         self.blocking(move || {
             Ok(argon2::PasswordHash::new(&hash.0)
                 .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
@@ -218,6 +226,12 @@ impl PasswordHasher {
             .await?
             .clone();
         self.verify(password, &dummy).await.map(|_| ())
+    }
+
+    /// How many verifications this hasher (and its clones) has run, dummy ones included:
+    /// a login for an unknown email counts one, like a login with a wrong password.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Whether `hash` was made with other parameters (or another algorithm) than this
@@ -256,19 +270,33 @@ mod tests {
     use super::*;
 
     fn cheap() -> PasswordHasher {
-        PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
+        PasswordHasher::new(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap()
     }
 
     #[test]
     fn composed_and_decomposed_accents_normalise_alike() {
-        assert_eq!(Password::normalise("caf\u{e9}-secret").0, Password::normalise("cafe\u{301}-secret").0);
+        assert_eq!(
+            Password::normalise("caf\u{e9}-secret").0,
+            Password::normalise("cafe\u{301}-secret").0
+        );
     }
 
     #[test]
     fn length_is_counted_in_scalar_values_after_nfkc() {
-        assert_eq!(Password::new_for("ééééééé", None).err(), Some(PasswordProblem::TooShort));
+        assert_eq!(
+            Password::new_for("ééééééé", None).err(),
+            Some(PasswordProblem::TooShort)
+        );
         assert!(Password::new_for("éééééééé", None).is_ok());
-        assert_eq!(Password::new_for(&"x".repeat(129), None).err(), Some(PasswordProblem::TooLong));
+        assert_eq!(
+            Password::new_for(&"x".repeat(129), None).err(),
+            Some(PasswordProblem::TooLong)
+        );
         assert!(Password::new_for(&"xy".repeat(64), None).is_ok());
     }
 
@@ -283,7 +311,10 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused() {
-        assert_eq!(Password::new_for("password123", None).err(), Some(PasswordProblem::Common));
+        assert_eq!(
+            Password::new_for("password123", None).err(),
+            Some(PasswordProblem::Common)
+        );
     }
 
     #[test]
@@ -294,11 +325,26 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_no_other() {
         let hasher = cheap();
-        let hash = hasher.hash(&Password::normalise("caf\u{e9} au lait")).await.unwrap();
+        let hash = hasher
+            .hash(&Password::normalise("caf\u{e9} au lait"))
+            .await
+            .unwrap();
         assert!(hash.as_str().starts_with("$argon2id$"));
-        assert!(hasher.verify(&Password::normalise("cafe\u{301} au lait"), &hash).await.unwrap());
-        assert!(!hasher.verify(&Password::normalise("the wrong one"), &hash).await.unwrap());
-        assert!(!hasher.verify(&Password::normalise("x"), &PasswordHash::from_phc("garbage")).await.unwrap());
+        assert!(hasher
+            .verify(&Password::normalise("cafe\u{301} au lait"), &hash)
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(&Password::normalise("the wrong one"), &hash)
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(
+                &Password::normalise("x"),
+                &PasswordHash::from_phc("garbage")
+            )
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -306,13 +352,25 @@ mod tests {
         let hasher = cheap();
         let hash = hasher.hash(&Password::normalise("abcdefgh")).await.unwrap();
         assert!(!hasher.needs_rehash(&hash));
-        let stronger = PasswordHasher::new(Argon2Params { memory_kib: 128, iterations: 1, parallelism: 1 }).unwrap();
+        let stronger = PasswordHasher::new(Argon2Params {
+            memory_kib: 128,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
         assert!(stronger.needs_rehash(&hash));
         assert!(stronger.needs_rehash(&PasswordHash::from_phc("$2b$12$notargon")));
     }
 
     #[test]
     fn default_parameters_follow_owasp() {
-        assert_eq!(Argon2Params::default(), Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+        assert_eq!(
+            Argon2Params::default(),
+            Argon2Params {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
     }
 }

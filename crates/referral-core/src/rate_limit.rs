@@ -69,12 +69,33 @@ mod tests {
     #[test]
     fn a_full_window_asks_to_wait_until_it_ends() {
         let start = datetime!(2026-01-01 0:00 UTC);
-        let full = Some(RateWindow { count: 10, started_at: start });
+        let full = Some(RateWindow {
+            count: 10,
+            started_at: start,
+        });
         let limit = RateLimit::LOGIN_DEFAULT;
-        assert_eq!(limit.retry_after(full, start + Duration::minutes(5)), Some(600));
-        assert_eq!(limit.retry_after(full, start + Duration::seconds(899) + Duration::milliseconds(500)), Some(1));
+        assert_eq!(
+            limit.retry_after(full, start + Duration::minutes(5)),
+            Some(600)
+        );
+        assert_eq!(
+            limit.retry_after(
+                full,
+                start + Duration::seconds(899) + Duration::milliseconds(500)
+            ),
+            Some(1)
+        );
         assert_eq!(limit.retry_after(full, start + Duration::minutes(15)), None);
-        assert_eq!(limit.retry_after(Some(RateWindow { count: 9, started_at: start }), start), None);
+        assert_eq!(
+            limit.retry_after(
+                Some(RateWindow {
+                    count: 9,
+                    started_at: start
+                }),
+                start
+            ),
+            None
+        );
         assert_eq!(limit.retry_after(None, start), None);
     }
 }

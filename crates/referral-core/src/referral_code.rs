@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn codes_match_case_insensitively_with_spaces_trimmed() {
-        assert_eq!(ReferralCode::parse("  abcd1234\t").unwrap().as_str(), "ABCD1234");
+        assert_eq!(
+            ReferralCode::parse("  abcd1234\t").unwrap().as_str(),
+            "ABCD1234"
+        );
     }
 
     #[test]

@@ -80,7 +80,12 @@ impl Default for RewardPolicy {
 impl RewardPolicy {
     /// The ledger entries for `referee` signing up with `referrer`'s code, where
     /// `second_tier` is the referrer's own referrer. Zero-point rewards write no entry.
-    pub fn entries(&self, referrer: Uuid, referee: Uuid, second_tier: Option<Uuid>) -> Vec<RewardEntry> {
+    pub fn entries(
+        &self,
+        referrer: Uuid,
+        referee: Uuid,
+        second_tier: Option<Uuid>,
+    ) -> Vec<RewardEntry> {
         [
             (Some(referrer), RewardKind::Referrer, self.referrer),
             (Some(referee), RewardKind::Referee, self.referee),
@@ -109,16 +114,36 @@ mod tests {
         let (referrer, referee, grand) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let entries = RewardPolicy::default().entries(referrer, referee, Some(grand));
         assert_eq!(entries.len(), 1);
-        assert_eq!((entries[0].beneficiary, entries[0].kind, entries[0].points), (referrer, RewardKind::Referrer, 100));
+        assert_eq!(
+            (entries[0].beneficiary, entries[0].kind, entries[0].points),
+            (referrer, RewardKind::Referrer, 100)
+        );
     }
 
     #[test]
     fn a_full_policy_pays_all_three_tiers() {
         let (referrer, referee, grand) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let policy = RewardPolicy { referrer: 50, referee: 10, second_tier: 5 };
+        let policy = RewardPolicy {
+            referrer: 50,
+            referee: 10,
+            second_tier: 5,
+        };
         let entries = policy.entries(referrer, referee, Some(grand));
-        let got: Vec<_> = entries.iter().map(|e| (e.beneficiary, e.kind, e.points)).collect();
-        assert_eq!(got, vec![(referrer, RewardKind::Referrer, 50), (referee, RewardKind::Referee, 10), (grand, RewardKind::SecondTier, 5)]);
-        assert!(policy.entries(referrer, referee, None).iter().all(|e| e.kind != RewardKind::SecondTier));
+        let got: Vec<_> = entries
+            .iter()
+            .map(|e| (e.beneficiary, e.kind, e.points))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (referrer, RewardKind::Referrer, 50),
+                (referee, RewardKind::Referee, 10),
+                (grand, RewardKind::SecondTier, 5)
+            ]
+        );
+        assert!(policy
+            .entries(referrer, referee, None)
+            .iter()
+            .all(|e| e.kind != RewardKind::SecondTier));
     }
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::Engine;
 use crate::email::Email;
 use crate::error::{Error, FieldError};
-use crate::http::{LoginRequest, Registered, RegisterRequest, Tokens};
+use crate::http::{LoginRequest, RegisterRequest, Registered, Tokens};
 use crate::password::Password;
 use crate::rate_limit::login_key;
 use crate::referral_code::ReferralCode;
@@ -25,20 +25,38 @@ impl Engine {
     pub async fn register(&self, request: RegisterRequest) -> Result<Registered, Error> {
         let mut errors = Vec::new();
         let email = Email::parse(&request.email)
-            .map_err(|problem| errors.push(FieldError::new("email", problem.code(), problem.message())))
+            .map_err(|problem| {
+                errors.push(FieldError::new("email", problem.code(), problem.message()))
+            })
             .ok();
         let password = Password::new_for(&request.password, email.as_ref())
-            .map_err(|problem| errors.push(FieldError::new("password", problem.code(), problem.message())))
+            .map_err(|problem| {
+                errors.push(FieldError::new(
+                    "password",
+                    problem.code(),
+                    problem.message(),
+                ))
+            })
             .ok();
         let (Some(email), Some(password)) = (email, password) else {
             return Err(Error::Validation(errors));
         };
         let storage = &self.inner.storage;
-        let referrer = match request.referral_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        let referrer = match request
+            .referral_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
             None => None,
             Some(raw) => {
                 let code = ReferralCode::parse(raw).map_err(|_| Error::UnknownReferralCode)?;
-                Some(storage.user_by_referral_code(&code).await?.ok_or(Error::UnknownReferralCode)?)
+                Some(
+                    storage
+                        .user_by_referral_code(&code)
+                        .await?
+                        .ok_or(Error::UnknownReferralCode)?,
+                )
             }
         };
         if storage.user_by_email(&email).await?.is_some() {
@@ -49,7 +67,11 @@ impl Engine {
         let referral = referrer.as_ref().map(|referrer| NewReferral {
             referrer: referrer.id,
             second_tier_referrer: referrer.referred_by,
-            rewards: self.inner.config.rewards.entries(referrer.id, id, referrer.referred_by),
+            rewards: self
+                .inner
+                .config
+                .rewards
+                .entries(referrer.id, id, referrer.referred_by),
         });
         for _ in 0..CODE_ATTEMPTS {
             let user = UserRecord {
@@ -71,7 +93,10 @@ impl Engine {
                 Ok(()) => {
                     tracing::info!(user = %user.id, referred = user.referred_by.is_some(), "user registered");
                     let tokens = self.tokens_for(&user, &token)?;
-                    return Ok(Registered { user: self.user_view(&user), tokens });
+                    return Ok(Registered {
+                        user: self.user_view(&user),
+                        tokens,
+                    });
                 }
                 Err(StorageError::ReferralCodeTaken) => continue,
                 Err(StorageError::EmailTaken) => return Err(Error::EmailTaken),
@@ -107,14 +132,21 @@ impl Engine {
             None => None,
         };
         let verified = match &user {
-            Some(user) => self.inner.hasher.verify(&password, &user.password_hash).await?,
+            Some(user) => {
+                self.inner
+                    .hasher
+                    .verify(&password, &user.password_hash)
+                    .await?
+            }
             None => {
                 self.inner.hasher.verify_dummy(&password).await?;
                 false
             }
         };
         let Some(user) = user.filter(|_| verified) else {
-            storage.hit_rate_limit(&key, self.now(), limit.window).await?;
+            storage
+                .hit_rate_limit(&key, self.now(), limit.window)
+                .await?;
             return Err(Error::InvalidCredentials);
         };
         if self.inner.hasher.needs_rehash(&user.password_hash) {

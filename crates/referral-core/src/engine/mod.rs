@@ -161,7 +161,8 @@ impl Engine {
     /// The current time, truncated to whole microseconds (what SQL backends keep).
     pub fn now(&self) -> OffsetDateTime {
         let now = self.inner.clock.now();
-        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 
     /// Checks that storage answers.

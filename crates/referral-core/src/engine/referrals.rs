@@ -39,7 +39,10 @@ impl Engine {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = more
-            .then(|| rows.last().map(|last| encode_cursor(last.joined_at, last.user_id)))
+            .then(|| {
+                rows.last()
+                    .map(|last| encode_cursor(last.joined_at, last.user_id))
+            })
             .flatten();
         Ok(ReferralPage {
             referrals: rows
@@ -93,12 +96,19 @@ fn encode_cursor(joined_at: OffsetDateTime, user_id: Uuid) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<ReferralCursor, Error> {
-    let invalid = || Error::invalid("cursor", "invalid_cursor", "cursor is not one this API returned");
+    let invalid = || {
+        Error::invalid(
+            "cursor",
+            "invalid_cursor",
+            "cursor is not one this API returned",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
     let micros: i128 = micros.parse().map_err(|_| invalid())?;
-    let joined_at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| invalid())?;
+    let joined_at =
+        OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| invalid())?;
     let user_id = Uuid::parse_str(id).map_err(|_| invalid())?;
     Ok(ReferralCursor { joined_at, user_id })
 }
@@ -112,16 +122,26 @@ mod tests {
     fn a_cursor_round_trips() {
         let at = datetime!(2026-11-23 22:47:22.123456 UTC);
         let id = Uuid::now_v7();
-        assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), ReferralCursor { joined_at: at, user_id: id });
+        assert_eq!(
+            decode_cursor(&encode_cursor(at, id)).unwrap(),
+            ReferralCursor {
+                joined_at: at,
+                user_id: id
+            }
+        );
     }
 
     #[test]
     fn bad_cursors_and_limits_are_field_errors() {
         for bad in ["", "!!!", "bm90LWEtY3Vyc29y"] {
-            assert!(matches!(decode_cursor(bad), Err(Error::Validation(e)) if e[0].field == "cursor"));
+            assert!(
+                matches!(decode_cursor(bad), Err(Error::Validation(e)) if e[0].field == "cursor")
+            );
         }
         for bad in ["0", "101", "-1", "ten", "1.5"] {
-            assert!(matches!(parse_limit(Some(bad)), Err(Error::Validation(e)) if e[0].field == "limit"));
+            assert!(
+                matches!(parse_limit(Some(bad)), Err(Error::Validation(e)) if e[0].field == "limit")
+            );
         }
         assert_eq!(parse_limit(None).unwrap(), 50);
         assert_eq!(parse_limit(Some("100")).unwrap(), 100);

@@ -16,7 +16,8 @@ pub const RESET_REQUESTED_MESSAGE: &str =
     "If that email is registered, a password reset link has been sent.";
 
 /// What `POST /api/reset-password/confirm` answers on success.
-pub const RESET_DONE_MESSAGE: &str = "Your password has been reset. Please log in with the new password.";
+pub const RESET_DONE_MESSAGE: &str =
+    "Your password has been reset. Please log in with the new password.";
 
 impl Engine {
     /// Queues a reset link for `email` if it is registered and under the mail limit.
@@ -71,7 +72,11 @@ impl Engine {
     ///
     /// Errors: [`Error::InvalidResetToken`] for an unknown, used, superseded or expired token;
     /// [`Error::Validation`] for a bad password (the token is not consumed then).
-    pub async fn confirm_password_reset(&self, token: &str, new_password: &str) -> Result<(), Error> {
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new_password: &str,
+    ) -> Result<(), Error> {
         let hash = OpaqueToken::from_client(token).hash();
         let storage = &self.inner.storage;
         let user = storage
@@ -79,7 +84,11 @@ impl Engine {
             .await?
             .ok_or(Error::InvalidResetToken)?;
         let password = Password::new_for(new_password, Some(&user.email)).map_err(|problem| {
-            Error::Validation(vec![FieldError::new("new_password", problem.code(), problem.message())])
+            Error::Validation(vec![FieldError::new(
+                "new_password",
+                problem.code(),
+                problem.message(),
+            )])
         })?;
         let password_hash = self.inner.hasher.hash(&password).await?;
         storage

@@ -12,7 +12,11 @@ use crate::user::UserRecord;
 
 impl Engine {
     /// A new refresh token for `user` in `family`, and its record.
-    pub(crate) fn new_refresh_token(&self, user: Uuid, family: Uuid) -> (OpaqueToken, RefreshTokenRecord) {
+    pub(crate) fn new_refresh_token(
+        &self,
+        user: Uuid,
+        family: Uuid,
+    ) -> (OpaqueToken, RefreshTokenRecord) {
         let token = OpaqueToken::generate();
         let now = self.now();
         let record = RefreshTokenRecord {
@@ -26,8 +30,15 @@ impl Engine {
     }
 
     /// The token pair answer for `user` with an already-stored refresh token.
-    pub(crate) fn tokens_for(&self, user: &UserRecord, refresh: &OpaqueToken) -> Result<Tokens, Error> {
-        let access = self.inner.access.issue(user.id, user.token_version, self.now())?;
+    pub(crate) fn tokens_for(
+        &self,
+        user: &UserRecord,
+        refresh: &OpaqueToken,
+    ) -> Result<Tokens, Error> {
+        let access = self
+            .inner
+            .access
+            .issue(user.id, user.token_version, self.now())?;
         Ok(Tokens {
             access_token: access.expose().to_owned(),
             token_type: "Bearer".to_owned(),

@@ -175,7 +175,9 @@ pub(crate) mod rfc3339_seconds {
         serializer.serialize_str(&format(*at))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(deserializer)?;
         OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
     }
@@ -188,8 +190,14 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc_whole_seconds() {
-        assert_eq!(rfc3339_seconds::format(datetime!(2026-11-23 22:47:22.123456 UTC)), "2026-11-23T22:47:22Z");
-        assert_eq!(rfc3339_seconds::format(datetime!(2026-11-23 23:47:22 +1)), "2026-11-23T22:47:22Z");
+        assert_eq!(
+            rfc3339_seconds::format(datetime!(2026-11-23 22:47:22.123456 UTC)),
+            "2026-11-23T22:47:22Z"
+        );
+        assert_eq!(
+            rfc3339_seconds::format(datetime!(2026-11-23 23:47:22 +1)),
+            "2026-11-23T22:47:22Z"
+        );
     }
 
     #[test]

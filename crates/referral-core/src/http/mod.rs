@@ -89,7 +89,9 @@ impl ApiResponse {
                 headers: vec![("content-type", JSON.to_owned())],
                 body: bytes,
             },
-            Err(e) => ApiResponse::error(&Error::Internal(format!("serialising an answer failed: {e}"))),
+            Err(e) => ApiResponse::error(&Error::Internal(format!(
+                "serialising an answer failed: {e}"
+            ))),
         }
     }
 
@@ -104,7 +106,11 @@ impl ApiResponse {
 
     /// The problem-document answer for `error` (server errors are logged here, once).
     pub fn error(error: &Error) -> Self {
-        Self::problem(&Problem::from_error(error), Problem::headers_for(error), error)
+        Self::problem(
+            &Problem::from_error(error),
+            Problem::headers_for(error),
+            error,
+        )
     }
 
     /// The answer for a status a framework produced on its own (its catchers).
@@ -176,7 +182,9 @@ impl Engine {
             Route::Register => {
                 let registered = self.register(parse_body(request)?).await?;
                 let mut response = ApiResponse::json(201, &registered);
-                response.headers.push(("location", Route::Me.path().to_owned()));
+                response
+                    .headers
+                    .push(("location", Route::Me.path().to_owned()));
                 response
             }
             Route::Login => ApiResponse::json(200, &self.login(parse_body(request)?).await?),
@@ -196,18 +204,42 @@ impl Engine {
             Route::ResetRequest => {
                 let body: ResetRequest = parse_body(request)?;
                 self.request_password_reset(&body.email).await?;
-                ApiResponse::json(202, &MessageBody { message: RESET_REQUESTED_MESSAGE.to_owned() })
+                ApiResponse::json(
+                    202,
+                    &MessageBody {
+                        message: RESET_REQUESTED_MESSAGE.to_owned(),
+                    },
+                )
             }
             Route::ResetConfirm => {
                 let body: ResetConfirmRequest = parse_body(request)?;
-                self.confirm_password_reset(&body.token, &body.new_password).await?;
-                ApiResponse::json(200, &MessageBody { message: RESET_DONE_MESSAGE.to_owned() })
+                self.confirm_password_reset(&body.token, &body.new_password)
+                    .await?;
+                ApiResponse::json(
+                    200,
+                    &MessageBody {
+                        message: RESET_DONE_MESSAGE.to_owned(),
+                    },
+                )
             }
             Route::Referrals => {
                 let user = self.authenticate(auth).await?;
-                let query: ReferralsQuery = serde_urlencoded::from_str(request.query.as_deref().unwrap_or(""))
-                    .map_err(|e| Error::invalid("query", "invalid_query", &format!("query string is malformed: {e}")))?;
-                ApiResponse::json(200, &self.referrals(&user, query.limit.as_deref(), query.cursor.as_deref()).await?)
+                let query: ReferralsQuery = serde_urlencoded::from_str(
+                    request.query.as_deref().unwrap_or(""),
+                )
+                .map_err(|e| {
+                    Error::invalid(
+                        "query",
+                        "invalid_query",
+                        &format!("query string is malformed: {e}"),
+                    )
+                })?;
+                ApiResponse::json(
+                    200,
+                    &self
+                        .referrals(&user, query.limit.as_deref(), query.cursor.as_deref())
+                        .await?,
+                )
             }
             Route::ReferralStats => {
                 let user = self.authenticate(auth).await?;
@@ -215,7 +247,12 @@ impl Engine {
             }
             Route::Health => {
                 self.health().await?;
-                ApiResponse::json(200, &Health { status: "ok".to_owned() })
+                ApiResponse::json(
+                    200,
+                    &Health {
+                        status: "ok".to_owned(),
+                    },
+                )
             }
             Route::OpenApi => ApiResponse::json(200, crate::openapi::document()),
         })
@@ -227,10 +264,19 @@ impl Engine {
 fn parse_body<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error> {
     let bytes = match &request.body {
         RequestBody::Complete(bytes) => bytes,
-        RequestBody::TooLarge => return Err(Error::PayloadTooLarge { limit: MAX_BODY_BYTES }),
+        RequestBody::TooLarge => {
+            return Err(Error::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            })
+        }
     };
     if let Some(content_type) = &request.content_type {
-        let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if media != JSON && !media.ends_with("+json") {
             return Err(Error::InvalidJson(format!(
                 "Content-Type must be application/json, not {media}"
@@ -238,7 +284,13 @@ fn parse_body<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error> {
         }
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::InvalidJson("The request body is empty; a JSON object is expected".into()));
+        return Err(Error::InvalidJson(
+            "The request body is empty; a JSON object is expected".into(),
+        ));
     }
-    serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson(format!("The request body is not valid JSON of the expected shape: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::InvalidJson(format!(
+            "The request body is not valid JSON of the expected shape: {e}"
+        ))
+    })
 }

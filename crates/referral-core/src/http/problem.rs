@@ -77,10 +77,18 @@ impl Problem {
             401 => Problem::from_error(&Error::Unauthorized),
             404 => Problem::from_error(&Error::NotFound),
             405 => Problem::new(405, "method_not_allowed", "Method not allowed on this path"),
-            413 => Problem::from_error(&Error::PayloadTooLarge { limit: super::MAX_BODY_BYTES }),
-            422 => Problem::new(422, "invalid_json", "The request body is not of the expected shape"),
+            413 => Problem::from_error(&Error::PayloadTooLarge {
+                limit: super::MAX_BODY_BYTES,
+            }),
+            422 => Problem::new(
+                422,
+                "invalid_json",
+                "The request body is not of the expected shape",
+            ),
             503 => Problem::new(503, "unavailable", "The service is temporarily unavailable"),
-            status if status >= 500 => Problem::new(status, "internal", "An internal error occurred"),
+            status if status >= 500 => {
+                Problem::new(status, "internal", "An internal error occurred")
+            }
             status => Problem::new(status, "error", reason_phrase(status)),
         }
     }
@@ -90,7 +98,11 @@ impl Problem {
         match error {
             Error::InvalidJson(detail) => Problem::new(400, "invalid_json", detail.clone()),
             Error::Validation(errors) => {
-                let detail = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
+                let detail = errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 let mut problem = Problem::new(422, "validation_failed", detail);
                 problem.errors = Some(errors.clone());
                 problem
@@ -98,23 +110,34 @@ impl Problem {
             Error::EmailTaken | Error::Storage(StorageError::EmailTaken) => {
                 Problem::new(409, "email_taken", "Email is already registered")
             }
-            Error::UnknownReferralCode => Problem::new(422, "unknown_referral_code", error.to_string()),
-            Error::InvalidCredentials => Problem::new(401, "invalid_credentials", error.to_string()),
+            Error::UnknownReferralCode => {
+                Problem::new(422, "unknown_referral_code", error.to_string())
+            }
+            Error::InvalidCredentials => {
+                Problem::new(401, "invalid_credentials", error.to_string())
+            }
             Error::Unauthorized => Problem::new(401, "unauthorized", error.to_string()),
             Error::InvalidResetToken => Problem::new(400, "invalid_reset_token", error.to_string()),
-            Error::InvalidRefreshToken => Problem::new(401, "invalid_refresh_token", error.to_string()),
+            Error::InvalidRefreshToken => {
+                Problem::new(401, "invalid_refresh_token", error.to_string())
+            }
             Error::RateLimited { .. } => Problem::new(429, "rate_limited", error.to_string()),
-            Error::PayloadTooLarge { .. } => Problem::new(413, "payload_too_large", error.to_string()),
+            Error::PayloadTooLarge { .. } => {
+                Problem::new(413, "payload_too_large", error.to_string())
+            }
             Error::NotFound => Problem::new(404, "not_found", error.to_string()),
-            Error::MethodNotAllowed { .. } => Problem::new(405, "method_not_allowed", error.to_string()),
+            Error::MethodNotAllowed { .. } => {
+                Problem::new(405, "method_not_allowed", error.to_string())
+            }
             Error::Storage(StorageError::Unavailable(_)) => Problem::new(
                 503,
                 "unavailable",
                 "The service is temporarily unavailable; try again shortly",
             ),
-            Error::Storage(_) | Error::Mail(MailError::Rejected(_) | MailError::Unavailable(_)) | Error::Config(_) | Error::Internal(_) => {
-                Problem::new(500, "internal", "An internal error occurred")
-            }
+            Error::Storage(_)
+            | Error::Mail(MailError::Rejected(_) | MailError::Unavailable(_))
+            | Error::Config(_)
+            | Error::Internal(_) => Problem::new(500, "internal", "An internal error occurred"),
             #[allow(unreachable_patterns)]
             _ => Problem::new(500, "internal", "An internal error occurred"),
         }
@@ -125,7 +148,9 @@ impl Problem {
     pub fn headers_for(error: &Error) -> Vec<(&'static str, String)> {
         match error {
             Error::Unauthorized => vec![("www-authenticate", "Bearer".to_owned())],
-            Error::RateLimited { retry_after_secs } => vec![("retry-after", retry_after_secs.to_string())],
+            Error::RateLimited { retry_after_secs } => {
+                vec![("retry-after", retry_after_secs.to_string())]
+            }
             Error::MethodNotAllowed { allow } => vec![("allow", (*allow).to_owned())],
             _ => Vec::new(),
         }
@@ -140,42 +165,76 @@ mod tests {
     fn every_contract_code_has_its_status() {
         let cases: Vec<(Error, u16, &str)> = vec![
             (Error::InvalidJson("x".into()), 400, "invalid_json"),
-            (Error::invalid("email", "invalid_email", "bad"), 422, "validation_failed"),
+            (
+                Error::invalid("email", "invalid_email", "bad"),
+                422,
+                "validation_failed",
+            ),
             (Error::EmailTaken, 409, "email_taken"),
             (Error::UnknownReferralCode, 422, "unknown_referral_code"),
             (Error::InvalidCredentials, 401, "invalid_credentials"),
             (Error::Unauthorized, 401, "unauthorized"),
             (Error::InvalidResetToken, 400, "invalid_reset_token"),
             (Error::InvalidRefreshToken, 401, "invalid_refresh_token"),
-            (Error::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
-            (Error::PayloadTooLarge { limit: 65536 }, 413, "payload_too_large"),
-            (Error::Storage(StorageError::unavailable("down")), 503, "unavailable"),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+                "rate_limited",
+            ),
+            (
+                Error::PayloadTooLarge { limit: 65536 },
+                413,
+                "payload_too_large",
+            ),
+            (
+                Error::Storage(StorageError::unavailable("down")),
+                503,
+                "unavailable",
+            ),
             (Error::Internal("secret detail".into()), 500, "internal"),
         ];
         for (error, status, code) in cases {
             let problem = Problem::from_error(&error);
-            assert_eq!((problem.status, problem.code.as_str()), (status, code), "{error:?}");
+            assert_eq!(
+                (problem.status, problem.code.as_str()),
+                (status, code),
+                "{error:?}"
+            );
             assert_eq!(problem.kind, "about:blank");
         }
     }
 
     #[test]
     fn the_email_taken_detail_is_the_seeds_sentence() {
-        assert_eq!(Problem::from_error(&Error::EmailTaken).detail, "Email is already registered");
+        assert_eq!(
+            Problem::from_error(&Error::EmailTaken).detail,
+            "Email is already registered"
+        );
     }
 
     #[test]
     fn internal_errors_never_leak_their_text() {
         let problem = Problem::from_error(&Error::Internal("db password is hunter2".into()));
         assert!(!serde_json::to_string(&problem).unwrap().contains("hunter2"));
-        let problem = Problem::from_error(&Error::Storage(StorageError::backend("relation users missing")));
+        let problem = Problem::from_error(&Error::Storage(StorageError::backend(
+            "relation users missing",
+        )));
         assert!(!problem.detail.contains("relation"));
     }
 
     #[test]
     fn validation_problems_list_their_fields() {
-        let problem = Problem::from_error(&Error::invalid("password", "too_short", "Password must be at least 8 characters"));
+        let problem = Problem::from_error(&Error::invalid(
+            "password",
+            "too_short",
+            "Password must be at least 8 characters",
+        ));
         let errors = problem.errors.unwrap();
-        assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("password", "too_short"));
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].code.as_str()),
+            ("password", "too_short")
+        );
     }
 }

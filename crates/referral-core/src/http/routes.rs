@@ -68,7 +68,11 @@ impl Route {
     /// The one method the route answers (`HEAD` is served like `GET`).
     pub fn method(self) -> &'static str {
         match self {
-            Route::Me | Route::Referrals | Route::ReferralStats | Route::Health | Route::OpenApi => "GET",
+            Route::Me
+            | Route::Referrals
+            | Route::ReferralStats
+            | Route::Health
+            | Route::OpenApi => "GET",
             _ => "POST",
         }
     }
@@ -93,7 +97,9 @@ impl Route {
         if method == served || (method == "HEAD" && served == "GET") {
             Ok(route)
         } else {
-            Err(Error::MethodNotAllowed { allow: route.allow() })
+            Err(Error::MethodNotAllowed {
+                allow: route.allow(),
+            })
         }
     }
 }
@@ -104,10 +110,22 @@ mod tests {
 
     #[test]
     fn known_paths_resolve_and_others_do_not() {
-        assert_eq!(Route::resolve("POST", "/api/register").unwrap(), Route::Register);
+        assert_eq!(
+            Route::resolve("POST", "/api/register").unwrap(),
+            Route::Register
+        );
         assert_eq!(Route::resolve("head", "/api/me").unwrap(), Route::Me);
-        assert!(matches!(Route::resolve("GET", "/api/register"), Err(Error::MethodNotAllowed { allow: "POST" })));
-        assert!(matches!(Route::resolve("GET", "/api/nope"), Err(Error::NotFound)));
-        assert!(matches!(Route::resolve("GET", "/api/me/"), Err(Error::NotFound)));
+        assert!(matches!(
+            Route::resolve("GET", "/api/register"),
+            Err(Error::MethodNotAllowed { allow: "POST" })
+        ));
+        assert!(matches!(
+            Route::resolve("GET", "/api/nope"),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            Route::resolve("GET", "/api/me/"),
+            Err(Error::NotFound)
+        ));
     }
 }

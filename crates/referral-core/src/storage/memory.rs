@@ -112,9 +112,14 @@ impl MemoryStorage {
 
     fn data(&self) -> Result<MutexGuard<'_, Data>, StorageError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(StorageError::unavailable("memory storage switched off for a test"));
+            return Err(StorageError::unavailable(
+                "memory storage switched off for a test",
+            ));
         }
-        Ok(self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Ok(self
+            .data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 }
 
@@ -183,7 +188,11 @@ impl Storage for MemoryStorage {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StorageError> {
         let data = self.data()?;
-        Ok(data.by_email.get(email).and_then(|id| data.users.get(id)).cloned())
+        Ok(data
+            .by_email
+            .get(email)
+            .and_then(|id| data.users.get(id))
+            .cloned())
     }
 
     async fn user_by_referral_code(
@@ -191,10 +200,18 @@ impl Storage for MemoryStorage {
         code: &ReferralCode,
     ) -> Result<Option<UserRecord>, StorageError> {
         let data = self.data()?;
-        Ok(data.by_code.get(code).and_then(|id| data.users.get(id)).cloned())
+        Ok(data
+            .by_code
+            .get(code)
+            .and_then(|id| data.users.get(id))
+            .cloned())
     }
 
-    async fn update_password_hash(&self, user: Uuid, hash: &PasswordHash) -> Result<(), StorageError> {
+    async fn update_password_hash(
+        &self,
+        user: Uuid,
+        hash: &PasswordHash,
+    ) -> Result<(), StorageError> {
         if let Some(record) = self.data()?.users.get_mut(&user) {
             record.password_hash = hash.clone();
         }
@@ -253,14 +270,22 @@ impl Storage for MemoryStorage {
         Ok(Rotation::Rotated(user))
     }
 
-    async fn revoke_refresh_token(&self, token: &TokenHash, _now: OffsetDateTime) -> Result<(), StorageError> {
+    async fn revoke_refresh_token(
+        &self,
+        token: &TokenHash,
+        _now: OffsetDateTime,
+    ) -> Result<(), StorageError> {
         if let Some(state) = self.data()?.refresh.get_mut(token) {
             state.revoked = true;
         }
         Ok(())
     }
 
-    async fn create_reset_token(&self, token: ResetTokenRecord, mail: OutboxMessage) -> Result<(), StorageError> {
+    async fn create_reset_token(
+        &self,
+        token: ResetTokenRecord,
+        mail: OutboxMessage,
+    ) -> Result<(), StorageError> {
         let mut data = self.data()?;
         if !data.users.contains_key(&token.user_id) {
             return Err(StorageError::backend("reset token for an unknown user"));
@@ -280,7 +305,13 @@ impl Storage for MemoryStorage {
                 last_error: None,
             },
         );
-        data.reset.insert(token.hash, ResetState { record: token, dead: false });
+        data.reset.insert(
+            token.hash,
+            ResetState {
+                record: token,
+                dead: false,
+            },
+        );
         Ok(())
     }
 
@@ -328,9 +359,15 @@ impl Storage for MemoryStorage {
         window: Duration,
     ) -> Result<RateWindow, StorageError> {
         let mut data = self.data()?;
-        let entry = data.rate.entry(key.to_owned()).or_insert(RateWindow { count: 0, started_at: now });
+        let entry = data.rate.entry(key.to_owned()).or_insert(RateWindow {
+            count: 0,
+            started_at: now,
+        });
         if entry.started_at + window <= now {
-            *entry = RateWindow { count: 0, started_at: now };
+            *entry = RateWindow {
+                count: 0,
+                started_at: now,
+            };
         }
         entry.count = entry.count.saturating_add(1);
         Ok(*entry)
@@ -343,7 +380,11 @@ impl Storage for MemoryStorage {
         window: Duration,
     ) -> Result<Option<RateWindow>, StorageError> {
         let data = self.data()?;
-        Ok(data.rate.get(key).filter(|w| w.started_at + window > now).copied())
+        Ok(data
+            .rate
+            .get(key)
+            .filter(|w| w.started_at + window > now)
+            .copied())
     }
 
     async fn clear_rate_limit(&self, key: &str) -> Result<(), StorageError> {
@@ -380,9 +421,17 @@ impl Storage for MemoryStorage {
             .collect())
     }
 
-    async fn referral_stats(&self, user: Uuid, since: OffsetDateTime) -> Result<ReferralCounts, StorageError> {
+    async fn referral_stats(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ReferralCounts, StorageError> {
         let data = self.data()?;
-        let list = data.referrals.get(&user).map(Vec::as_slice).unwrap_or_default();
+        let list = data
+            .referrals
+            .get(&user)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let recent = list.len() - list.partition_point(|r| r.joined_at < since);
         Ok(ReferralCounts {
             total: list.len() as u64,
@@ -424,7 +473,12 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    async fn fail_outbox(&self, id: Uuid, retry_at: OffsetDateTime, error: &str) -> Result<(), StorageError> {
+    async fn fail_outbox(
+        &self,
+        id: Uuid,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StorageError> {
         if let Some(entry) = self.data()?.outbox.get_mut(&id) {
             entry.next_attempt_at = retry_at;
             entry.lease_until = None;
@@ -436,11 +490,17 @@ impl Storage for MemoryStorage {
     async fn prune_outbox(&self, sent_before: OffsetDateTime) -> Result<u64, StorageError> {
         let mut data = self.data()?;
         let before = data.outbox.len();
-        data.outbox.retain(|_, entry| entry.sent_at.is_none_or(|sent| sent >= sent_before));
+        data.outbox
+            .retain(|_, entry| entry.sent_at.is_none_or(|sent| sent >= sent_before));
         Ok((before - data.outbox.len()) as u64)
     }
 
     async fn pending_outbox(&self) -> Result<u64, StorageError> {
-        Ok(self.data()?.outbox.values().filter(|entry| entry.sent_at.is_none()).count() as u64)
+        Ok(self
+            .data()?
+            .outbox
+            .values()
+            .filter(|entry| entry.sent_at.is_none())
+            .count() as u64)
     }
 }

@@ -182,4 +182,3 @@ pub trait Storage: Send + Sync + 'static {
     /// Counts the outbox messages not yet sent (for health and tests).
     async fn pending_outbox(&self) -> Result<u64, StorageError>;
 }
-

@@ -98,7 +98,12 @@ impl AccessTokenIssuer {
     }
 
     /// Signs a token for `user` at token version `version`, issued at `now`.
-    pub fn issue(&self, user: Uuid, version: i64, now: OffsetDateTime) -> Result<AccessToken, Error> {
+    pub fn issue(
+        &self,
+        user: Uuid,
+        version: i64,
+        now: OffsetDateTime,
+    ) -> Result<AccessToken, Error> {
         let claims = AccessClaims {
             sub: user,
             iss: self.issuer.clone(),
@@ -145,9 +150,13 @@ mod tests {
         let keys = issuer(&[7; 32]);
         let user = Uuid::now_v7();
         let token = keys.issue(user, 3, NOW).unwrap();
-        let claims = keys.verify(token.expose(), NOW + Duration::minutes(14)).unwrap();
+        let claims = keys
+            .verify(token.expose(), NOW + Duration::minutes(14))
+            .unwrap();
         assert_eq!((claims.sub, claims.ver), (user, 3));
-        assert!(keys.verify(token.expose(), NOW + Duration::minutes(15)).is_err());
+        assert!(keys
+            .verify(token.expose(), NOW + Duration::minutes(15))
+            .is_err());
     }
 
     #[test]
@@ -158,10 +167,16 @@ mod tests {
 
     #[test]
     fn a_token_for_another_audience_or_issuer_is_refused() {
-        let other = AccessTokenIssuer::new(&[1; 32], "someone-else", "referral-api", Duration::minutes(15));
+        let other = AccessTokenIssuer::new(
+            &[1; 32],
+            "someone-else",
+            "referral-api",
+            Duration::minutes(15),
+        );
         let token = other.issue(Uuid::now_v7(), 0, NOW).unwrap();
         assert!(issuer(&[1; 32]).verify(token.expose(), NOW).is_err());
-        let other = AccessTokenIssuer::new(&[1; 32], "referral", "another-api", Duration::minutes(15));
+        let other =
+            AccessTokenIssuer::new(&[1; 32], "referral", "another-api", Duration::minutes(15));
         let token = other.issue(Uuid::now_v7(), 0, NOW).unwrap();
         assert!(issuer(&[1; 32]).verify(token.expose(), NOW).is_err());
     }
@@ -174,7 +189,9 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(keys.verify(&format!("{header}.{payload}."), NOW).is_err());
         let hs512 = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
-        assert!(keys.verify(&format!("{hs512}.{payload}.AAAA"), NOW).is_err());
+        assert!(keys
+            .verify(&format!("{hs512}.{payload}.AAAA"), NOW)
+            .is_err());
     }
 
     #[test]

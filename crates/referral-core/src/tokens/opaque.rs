@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn the_hash_of_a_presented_token_matches_the_stored_one() {
         let token = OpaqueToken::generate();
-        assert_eq!(OpaqueToken::from_client(&format!(" {} ", token.expose())).hash(), token.hash());
+        assert_eq!(
+            OpaqueToken::from_client(&format!(" {} ", token.expose())).hash(),
+            token.hash()
+        );
     }
 
     #[test]
