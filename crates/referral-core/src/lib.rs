@@ -72,6 +72,10 @@ pub use password::{
 pub use rate_limit::{RateLimit, RateWindow};
 pub use referral_code::{MalformedReferralCode, ReferralCode};
 pub use rewards::{RewardEntry, RewardKind, RewardPolicy};
+#[cfg(feature = "postgres")]
+pub use storage::PostgresStorage;
+#[cfg(feature = "sqlite")]
+pub use storage::SqliteStorage;
 pub use storage::{MemoryStorage, Storage, StorageError};
 pub use tokens::{AccessClaims, AccessToken, AccessTokenIssuer, OpaqueToken, TokenHash};
 pub use user::UserRecord;

@@ -24,6 +24,10 @@ pub enum StorageError {
     /// A stored value could not be read back (corrupt or foreign data).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A database URL names no backend this build supports (another scheme, or a backend
+    /// whose cargo feature is off).
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
 }
 
 impl StorageError {

@@ -148,6 +148,9 @@ impl Storage for MemoryStorage {
         if data.by_code.contains_key(&user.referral_code) {
             return Err(StorageError::ReferralCodeTaken);
         }
+        if data.refresh.contains_key(&new.refresh_token.hash) {
+            return Err(StorageError::backend("refresh token hash already stored"));
+        }
         if let Some(referral) = &new.referral {
             if !data.users.contains_key(&referral.referrer) {
                 return Err(StorageError::backend("referrer does not exist"));
@@ -223,6 +226,9 @@ impl Storage for MemoryStorage {
         if !data.users.contains_key(&token.user_id) {
             return Err(StorageError::backend("refresh token for an unknown user"));
         }
+        if data.refresh.contains_key(&token.hash) {
+            return Err(StorageError::backend("refresh token hash already stored"));
+        }
         data.refresh.insert(
             token.hash,
             RefreshState {
@@ -289,6 +295,9 @@ impl Storage for MemoryStorage {
         let mut data = self.data()?;
         if !data.users.contains_key(&token.user_id) {
             return Err(StorageError::backend("reset token for an unknown user"));
+        }
+        if data.reset.contains_key(&token.hash) {
+            return Err(StorageError::backend("reset token hash already stored"));
         }
         for state in data.reset.values_mut() {
             if state.record.user_id == token.user_id {

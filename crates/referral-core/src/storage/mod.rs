@@ -6,14 +6,26 @@
 
 mod error;
 mod memory;
+mod open;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod records;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use error::StorageError;
 pub use memory::MemoryStorage;
+pub use open::open;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStorage;
 pub use records::{
     NewReferral, NewUser, OutboxMessage, ReferralCounts, ReferralCursor, ReferralRecord,
     RefreshTokenRecord, ResetTokenRecord, Rotation,
 };
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStorage;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -31,6 +43,10 @@ use crate::user::UserRecord;
 /// Every method is one atomic step: where it writes more than one thing, all of it happens
 /// or none of it does, and concurrent calls never break the invariants named on each method.
 /// Errors are [`StorageError`]; an unreachable backend is [`StorageError::Unavailable`].
+///
+/// Token hashes are unique: storing a refresh or reset token under a hash already stored
+/// fails, as does storing one for a user that does not exist. Timestamps may be kept to the
+/// microsecond (the SQL backends do); the engine relies on nothing finer.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Checks the backend answers.

@@ -1,0 +1,116 @@
+//! Rows as the SQL backends return them, and their conversion into the storage records.
+//! The same row types decode on SQLite and PostgreSQL (`sqlx::FromRow` is generic).
+
+use uuid::Uuid;
+
+use super::timestamps::from_micros;
+use crate::email::Email;
+use crate::mailer::Message;
+use crate::password::PasswordHash;
+use crate::referral_code::ReferralCode;
+use crate::storage::{OutboxMessage, ReferralRecord, StorageError};
+use crate::user::UserRecord;
+
+/// The `users` columns a [`UserRow`] reads, for `concat!` into queries.
+macro_rules! user_columns {
+    () => {
+        "id, email, password_hash, referral_code, referred_by, token_version, created_at"
+    };
+}
+pub(crate) use user_columns;
+
+/// The `outbox` columns an [`OutboxRow`] reads.
+macro_rules! outbox_columns {
+    () => {
+        "id, recipient, subject, body_text, body_html, attempts, created_at"
+    };
+}
+pub(crate) use outbox_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    referral_code: String,
+    referred_by: Option<Uuid>,
+    token_version: i64,
+    created_at: i64,
+}
+
+impl UserRow {
+    pub(crate) fn into_record(self) -> Result<UserRecord, StorageError> {
+        Ok(UserRecord {
+            id: self.id,
+            email: email(&self.email)?,
+            password_hash: PasswordHash::from_phc(self.password_hash),
+            referral_code: ReferralCode::parse(&self.referral_code).map_err(|_| {
+                StorageError::Corrupt(format!(
+                    "stored referral code {:?} is malformed",
+                    self.referral_code
+                ))
+            })?,
+            referred_by: self.referred_by,
+            token_version: self.token_version,
+            created_at: from_micros(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReferralRow {
+    referee_id: Uuid,
+    email: String,
+    joined_at: i64,
+    reward_points: i64,
+}
+
+impl ReferralRow {
+    pub(crate) fn into_record(self) -> Result<ReferralRecord, StorageError> {
+        Ok(ReferralRecord {
+            user_id: self.referee_id,
+            email: email(&self.email)?,
+            joined_at: from_micros(self.joined_at)?,
+            reward_points: self.reward_points,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    id: Uuid,
+    recipient: String,
+    subject: String,
+    body_text: String,
+    body_html: String,
+    attempts: i64,
+    created_at: i64,
+}
+
+impl OutboxRow {
+    pub(crate) fn into_message(self) -> Result<OutboxMessage, StorageError> {
+        Ok(OutboxMessage {
+            id: self.id,
+            message: Message::new(
+                email(&self.recipient)?,
+                &self.subject,
+                self.body_text,
+                self.body_html,
+            ),
+            attempts: u32::try_from(self.attempts).map_err(|_| {
+                StorageError::Corrupt(format!("outbox attempts {} out of range", self.attempts))
+            })?,
+            created_at: from_micros(self.created_at)?,
+        })
+    }
+}
+
+/// A count read back from a BIGINT counter.
+pub(crate) fn count(value: i64) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::Corrupt(format!("counter {value} is negative")))
+}
+
+fn email(stored: &str) -> Result<Email, StorageError> {
+    Email::parse(stored)
+        .map_err(|_| StorageError::Corrupt(format!("stored email {stored:?} is invalid")))
+}
