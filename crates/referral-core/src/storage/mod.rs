@@ -3,6 +3,29 @@
 //! Implementations: [`MemoryStorage`] always; `SqliteStorage` and `PostgresStorage` behind the
 //! `sqlite` and `postgres` features. Whoever implements the trait runs the contract suite in
 //! `referral_core::testing` (feature `testing`) and knows they are done.
+//!
+//! # Choosing a database
+//!
+//! [`open`] picks the backend from the URL scheme (as `DATABASE_URL` gives it), creates a
+//! missing SQLite file, and runs the embedded migrations:
+//!
+//! - `sqlite://referral.db` (feature `sqlite`; SQLite is bundled, nothing to install): the
+//!   embedded default, one file in WAL mode, for a single server instance.
+//!   `sqlite::memory:` keeps everything in memory, for tests.
+//! - `postgres://user:password@host:5432/database` (feature `postgres`): for several server
+//!   instances sharing one database, and for scale. Size the pool with
+//!   `PostgresStorage::connect_with(options, PostgresStorage::pool_options().max_connections(n))`.
+//! - [`MemoryStorage`]: no database at all; data lives as long as the process.
+//!
+//! Both SQL backends keep counters on the user row (total and second-tier referrals, reward
+//! points) and per-day sign-up counts, updated in the registration transaction, so
+//! [`Storage::referral_stats`] costs the same for 10 referrals and for 100,000.
+//!
+//! # Testing against PostgreSQL
+//!
+//! The PostgreSQL tests read the server's URL from `REFERRAL_TEST_POSTGRES_URL` (for example
+//! `postgres://postgres@127.0.0.1:5432/test`); each test creates a database of its own and
+//! drops it afterwards, so runs never collide. Unset, they print one line and pass.
 
 mod error;
 mod memory;

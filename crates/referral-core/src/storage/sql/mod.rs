@@ -2,21 +2,7 @@
 //! `PostgresStorage`: one set of queries, generated for each backend by
 //! `sql_storage!`; the backends differ only in how a write transaction begins and in row locks.
 //!
-//! # Choosing a database
-//!
-//! [`open`](crate::storage::open) picks the backend from the URL scheme, creates a missing
-//! SQLite file, and runs the embedded migrations:
-//!
-//! - `sqlite://referral.db` (feature `sqlite`, SQLite bundled, nothing to install): the
-//!   embedded default, one file, WAL mode, good for a single server instance.
-//!   `sqlite::memory:` keeps everything in memory on one connection, for tests.
-//! - `postgres://user:pass@host/db` (feature `postgres`): for several server instances
-//!   sharing one database, and for scale. Pool size through
-//!   `PostgresStorage::pool_options` and `PostgresStorage::connect_with`.
-//!
-//! The PostgreSQL tests read their server from `REFERRAL_TEST_POSTGRES_URL` (for example
-//! `postgres://postgres@127.0.0.1:5432/test`); each test creates and drops its own database,
-//! so runs never collide. Unset, they print one line and pass.
+//! How to choose a database is on the public `storage` module.
 //!
 //! # Schema
 //!
