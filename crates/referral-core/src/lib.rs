@@ -63,8 +63,10 @@ pub use http::{
     MAX_BODY_BYTES, PROBLEM_JSON,
 };
 pub use mailer::{LogMailer, MailError, Mailer, Message, RecordingMailer};
+#[cfg(feature = "smtp")]
+pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
 pub use openapi::document as openapi_document;
-pub use outbox::OutboxPolicy;
+pub use outbox::{DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy};
 pub use password::{
     Argon2Params, Password, PasswordHash, PasswordHasher, PasswordProblem, MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,

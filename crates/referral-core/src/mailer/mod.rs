@@ -8,10 +8,14 @@
 mod log;
 mod message;
 mod recording;
+#[cfg(feature = "smtp")]
+mod smtp;
 
 pub use log::LogMailer;
 pub use message::Message;
 pub use recording::RecordingMailer;
+#[cfg(feature = "smtp")]
+pub use smtp::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls, DEFAULT_FROM, DEFAULT_TIMEOUT};
 
 use async_trait::async_trait;
 

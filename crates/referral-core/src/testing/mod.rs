@@ -1,6 +1,10 @@
 //! Contract suites for [`Storage`](crate::Storage) and [`Mailer`](crate::Mailer)
 //! implementations (feature `testing`). Not API-stable: cases are added as rules are.
 
+pub mod mailer_contract;
+mod smtp_catcher;
 pub mod storage_contract;
 
+pub use mailer_contract::{run_mailer_contract, Delivered, Inbox};
+pub use smtp_catcher::{CaughtMail, SmtpCatcher};
 pub use storage_contract::{run_storage_contract, StorageUnderTest};

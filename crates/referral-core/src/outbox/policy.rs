@@ -1,6 +1,5 @@
-//! The mail outbox: messages are queued in storage with the change that caused them and sent
-//! by a dispatcher, with retries and exponential backoff, so none is lost when the mail
-//! server is down.
+//! `OutboxPolicy`: how often the dispatcher looks for mail, how it retries, how long it keeps
+//! what it sent.
 
 use time::Duration;
 
@@ -14,6 +13,11 @@ pub struct OutboxPolicy {
     /// How long a claim holds a message before another dispatcher may take it (default 5 min).
     pub lease: Duration,
     /// Delay before the first retry; doubles per attempt (default 5 s).
+    ///
+    /// There is no give-up: once the doubling reaches [`backoff_max`](Self::backoff_max)
+    /// (after 11 attempts with the defaults, about 1.5 hours after the first), a message that
+    /// still fails is retried every `backoff_max` until it goes out, so none is lost. Its last
+    /// error is kept in storage and each failure is logged.
     pub backoff_base: Duration,
     /// Longest delay between retries (default 1 h).
     pub backoff_max: Duration,
