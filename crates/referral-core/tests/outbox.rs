@@ -209,12 +209,23 @@ async fn a_rejected_message_is_kept_and_retried_at_the_capped_backoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_dispatchers_sharing_one_storage_deliver_each_message_exactly_once() {
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
-    race_two_dispatchers(storage).await;
+    race_two_dispatchers(storage.clone(), storage).await;
 }
 
-/// Two engines (two server instances) on one storage and one mail server, dispatching at
-/// the same time until the outbox is empty.
-async fn race_two_dispatchers(storage: Arc<dyn Storage>) {
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_on_one_sqlite_database_deliver_each_message_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("outbox.db").display());
+    // Two pools on one file: two server instances sharing a database.
+    let first = referral_core::storage::open(&url).await.unwrap();
+    let second = referral_core::storage::open(&url).await.unwrap();
+    race_two_dispatchers(first, second).await;
+}
+
+/// Two engines (two server instances), each on its own handle to one database and sharing
+/// one mail server, dispatching at the same time until the outbox is empty.
+async fn race_two_dispatchers(storage: Arc<dyn Storage>, other: Arc<dyn Storage>) {
     let mailer = RecordingMailer::new();
     let clock = ManualClock::starting_now();
     let policy = OutboxPolicy {
@@ -222,7 +233,7 @@ async fn race_two_dispatchers(storage: Arc<dyn Storage>) {
         ..OutboxPolicy::default()
     };
     let first = engine_on(storage.clone(), Arc::new(mailer.clone()), &clock, policy);
-    let second = engine_on(storage.clone(), Arc::new(mailer.clone()), &clock, policy);
+    let second = engine_on(other, Arc::new(mailer.clone()), &clock, policy);
     let count = 40;
     for n in 0..count {
         queue_reset(&first, &format!("user{n}@example.com")).await;
