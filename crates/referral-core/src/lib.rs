@@ -40,6 +40,8 @@ mod password;
 mod rate_limit;
 mod referral_code;
 mod rewards;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod settings;
 pub mod storage;
 mod templates;
 mod tokens;
@@ -74,6 +76,8 @@ pub use password::{
 pub use rate_limit::{RateLimit, RateWindow};
 pub use referral_code::{MalformedReferralCode, ReferralCode};
 pub use rewards::{RewardEntry, RewardKind, RewardPolicy};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use settings::{Settings, DEFAULT_BIND, DEFAULT_DATABASE_URL};
 #[cfg(feature = "postgres")]
 pub use storage::PostgresStorage;
 #[cfg(feature = "sqlite")]

@@ -1,0 +1,203 @@
+//! Micro benchmarks: argon2id at the default cost, JWT issue/verify, and engine operations
+//! over each storage, with stats and listing for referrers of 10, 1,000 and 100,000 referrals.
+//!
+//! `cargo bench -p referral-core --all-features --bench core`
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use referral_core::storage::{NewReferral, NewUser, RefreshTokenRecord};
+use referral_core::{
+    Argon2Params, Config, Email, Engine, LoginRequest, OpaqueToken, Password, PasswordHash,
+    PasswordHasher, ReferralCode, RegisterRequest, RewardPolicy, Storage, UserRecord,
+};
+use time::Duration;
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse battery";
+const SIZES: [usize; 3] = [10, 1_000, 100_000];
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn password_hashing(c: &mut Criterion) {
+    let rt = runtime();
+    let hasher = PasswordHasher::new(Argon2Params::default()).expect("default params");
+    let password = Password::normalise(PASSWORD);
+    let hash = rt.block_on(hasher.hash(&password)).expect("hash");
+    let mut group = c.benchmark_group("argon2id_default");
+    group.sample_size(20);
+    group.bench_function("hash", |b| b.to_async(&rt).iter(|| hasher.hash(&password)));
+    group.bench_function("verify", |b| {
+        b.to_async(&rt).iter(|| hasher.verify(&password, &hash))
+    });
+    group.finish();
+}
+
+fn jwt(c: &mut Criterion) {
+    let issuer = referral_core::AccessTokenIssuer::new(
+        &[7; 32],
+        "referral",
+        "referral-api",
+        Duration::minutes(15),
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let user = Uuid::now_v7();
+    let token = issuer.issue(user, 0, now).expect("issue");
+    let mut group = c.benchmark_group("jwt_hs256");
+    group.bench_function("issue", |b| b.iter(|| issuer.issue(user, 0, now)));
+    group.bench_function("verify", |b| b.iter(|| issuer.verify(token.expose(), now)));
+    group.finish();
+}
+
+/// A referrer with `n` referrals written straight to storage (seeding through the engine
+/// would spend `n` argon2 hashes).
+async fn seed(storage: &dyn Storage, n: usize) -> UserRecord {
+    let now = time::OffsetDateTime::now_utc();
+    let referrer = user(now - Duration::days(60), None);
+    storage
+        .create_user(new_user(referrer.clone(), None))
+        .await
+        .expect("seed referrer");
+    let policy = RewardPolicy::default();
+    for i in 0..n {
+        let joined = now - Duration::days(59) + Duration::seconds(i as i64 * 40);
+        let referee = user(joined, Some(referrer.id));
+        let referral = NewReferral {
+            referrer: referrer.id,
+            second_tier_referrer: None,
+            rewards: policy.entries(referrer.id, referee.id, None),
+        };
+        storage
+            .create_user(new_user(referee, Some(referral)))
+            .await
+            .expect("seed referee");
+    }
+    referrer
+}
+
+fn user(created_at: time::OffsetDateTime, referred_by: Option<Uuid>) -> UserRecord {
+    let id = Uuid::now_v7();
+    UserRecord {
+        id,
+        email: Email::parse(&format!("{}@example.com", id.simple())).expect("email"),
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$seed$seed"),
+        referral_code: ReferralCode::generate(),
+        referred_by,
+        token_version: 0,
+        created_at,
+    }
+}
+
+fn new_user(user: UserRecord, referral: Option<NewReferral>) -> NewUser {
+    let token = OpaqueToken::generate();
+    NewUser {
+        refresh_token: RefreshTokenRecord {
+            hash: token.hash(),
+            user_id: user.id,
+            family_id: Uuid::now_v7(),
+            issued_at: user.created_at,
+            expires_at: user.created_at + Duration::days(30),
+        },
+        user,
+        referral,
+    }
+}
+
+fn engine_over(storage: Arc<dyn Storage>) -> Engine {
+    let config = Config::builder().random_secret().build().expect("config");
+    Engine::builder(config)
+        .storage(storage)
+        .build()
+        .expect("engine")
+}
+
+/// The storages to measure: memory, a SQLite file, and PostgreSQL when
+/// `REFERRAL_TEST_POSTGRES_URL` is set (a fresh database per run).
+fn storages(rt: &Runtime) -> Vec<(&'static str, Arc<dyn Storage>)> {
+    let mut storages: Vec<(&'static str, Arc<dyn Storage>)> =
+        vec![("memory", Arc::new(referral_core::MemoryStorage::new()))];
+    let file = std::env::temp_dir().join(format!("referral-bench-{}.db", Uuid::now_v7().simple()));
+    let sqlite = rt
+        .block_on(referral_core::storage::open(&format!(
+            "sqlite://{}",
+            file.display()
+        )))
+        .expect("sqlite storage");
+    storages.push(("sqlite", sqlite));
+    match std::env::var("REFERRAL_TEST_POSTGRES_URL") {
+        Ok(admin) => {
+            let postgres = rt
+                .block_on(fresh_postgres(&admin))
+                .expect("postgres storage");
+            storages.push(("postgres", postgres));
+        }
+        Err(_) => eprintln!("REFERRAL_TEST_POSTGRES_URL not set; skipping PostgreSQL benchmarks"),
+    }
+    storages
+}
+
+async fn fresh_postgres(admin: &str) -> Result<Arc<dyn Storage>, Box<dyn std::error::Error>> {
+    use sqlx::Connection;
+    let name = format!("referral_bench_{}", Uuid::now_v7().simple());
+    let mut connection = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await?;
+    let (base, _) = admin.rsplit_once('/').ok_or("URL needs a database name")?;
+    Ok(referral_core::storage::open(&format!("{base}/{name}")).await?)
+}
+
+fn engine_operations(c: &mut Criterion) {
+    let rt = runtime();
+    for (name, storage) in storages(&rt) {
+        let engine = engine_over(storage.clone());
+        let mut group = c.benchmark_group(format!("engine_{name}"));
+        group.sample_size(20);
+        let referrer = rt
+            .block_on(engine.register(RegisterRequest {
+                email: format!("bench-{}@example.com", Uuid::now_v7().simple()),
+                password: PASSWORD.into(),
+                referral_code: None,
+            }))
+            .expect("register referrer");
+        group.bench_function("register_with_code", |b| {
+            b.to_async(&rt).iter(|| {
+                engine.register(RegisterRequest {
+                    email: format!("{}@example.com", Uuid::now_v7().simple()),
+                    password: PASSWORD.into(),
+                    referral_code: Some(referrer.user.referral_code.clone()),
+                })
+            })
+        });
+        group.bench_function("login", |b| {
+            b.to_async(&rt).iter(|| {
+                engine.login(LoginRequest {
+                    email: referrer.user.email.clone(),
+                    password: PASSWORD.into(),
+                })
+            })
+        });
+        for n in SIZES {
+            let seeded = rt.block_on(seed(storage.as_ref(), n));
+            group.bench_with_input(BenchmarkId::new("stats", n), &seeded, |b, user| {
+                b.to_async(&rt).iter(|| engine.referral_stats(user))
+            });
+            group.bench_with_input(
+                BenchmarkId::new("list_first_page", n),
+                &seeded,
+                |b, user| b.to_async(&rt).iter(|| engine.referrals(user, None, None)),
+            );
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, password_hashing, jwt, engine_operations);
+criterion_main!(benches);

@@ -1,0 +1,160 @@
+//! `Settings`: a whole service configured from environment variables, as the example
+//! servers run it (the seed's variable names).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::mailer::{LogMailer, Mailer};
+#[cfg(feature = "smtp")]
+use crate::mailer::{SmtpMailer, SmtpSettings};
+
+/// Address the service listens on when `BIND` is unset.
+pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
+/// Database used when `DATABASE_URL` is unset: a SQLite file, created and migrated on start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://referral.db";
+
+/// Everything needed to start the service, read from the environment:
+///
+/// | variable | default |
+/// | --- | --- |
+/// | `BIND` | `127.0.0.1:5000` |
+/// | `DATABASE_URL` | `sqlite://referral.db`; `postgres://…` selects PostgreSQL |
+/// | `SECRET_KEY` | none: a random key per start, with a warning |
+/// | `APP_BASE_URL` | `http://{BIND}` |
+/// | `MAIL_SERVER`, `MAIL_PORT`, `MAIL_USE_TLS`, `MAIL_USE_SSL`, `MAIL_USERNAME`, `MAIL_PASSWORD`, `MAIL_FROM` | unset: mail is logged, not sent |
+///
+/// ```no_run
+/// # async fn run() -> Result<(), referral_core::Error> {
+/// let settings = referral_core::Settings::from_env()?;
+/// let engine = settings.engine().await?; // opens and migrates the database
+/// let outbox = engine.outbox_dispatcher().spawn(); // sends queued mail
+/// # let _ = outbox; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Socket address to listen on.
+    pub bind: SocketAddr,
+    /// `sqlite:` or `postgres:` URL.
+    pub database_url: String,
+    /// Token signing key (at least 32 bytes); `None` draws a random one.
+    pub secret_key: Option<String>,
+    /// Public base URL for links in mail and referral links.
+    pub app_base_url: String,
+    /// SMTP settings when `MAIL_SERVER` is set.
+    #[cfg(feature = "smtp")]
+    pub smtp: Option<SmtpSettings>,
+}
+
+impl Settings {
+    /// Reads the process environment (load a `.env` first if you use one).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let bind_text = get("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            Error::Config(format!(
+                "BIND must be an address like 127.0.0.1:5000, got {bind_text:?}"
+            ))
+        })?;
+        Ok(Settings {
+            bind,
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            secret_key: get("SECRET_KEY"),
+            app_base_url: get("APP_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
+            #[cfg(feature = "smtp")]
+            smtp: SmtpSettings::from_lookup(&lookup)?,
+        })
+    }
+
+    /// The engine these settings describe: storage opened (and migrated), SMTP or log
+    /// mailer, secret key or a random one (with a warning).
+    pub async fn engine(&self) -> Result<Engine, Error> {
+        let mut config = Config::builder().app_base_url(&self.app_base_url);
+        config = match &self.secret_key {
+            Some(key) => config.secret(key),
+            None => {
+                tracing::warn!(
+                    "SECRET_KEY is not set: using a random key; every token dies with this process"
+                );
+                config.random_secret()
+            }
+        };
+        let config = config.build()?;
+        let storage = crate::storage::open(&self.database_url).await?;
+        Engine::builder(config)
+            .storage(storage)
+            .mailer(self.mailer()?)
+            .build()
+    }
+
+    fn mailer(&self) -> Result<Arc<dyn Mailer>, Error> {
+        #[cfg(feature = "smtp")]
+        if let Some(smtp) = &self.smtp {
+            tracing::info!(server = %smtp.server, port = smtp.port, "sending mail through SMTP");
+            return Ok(Arc::new(SmtpMailer::new(smtp.clone())?));
+        }
+        tracing::info!("MAIL_SERVER is not set: mail is written to the log instead of sent");
+        Ok(Arc::new(LogMailer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, Error> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn nothing_set_means_the_documented_defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:5000");
+        assert_eq!(s.database_url, "sqlite://referral.db");
+        assert_eq!(s.app_base_url, "http://127.0.0.1:5000");
+        assert!(s.secret_key.is_none());
+    }
+
+    #[test]
+    fn app_base_url_follows_bind_unless_set() {
+        assert_eq!(
+            settings(&[("BIND", "0.0.0.0:8080")]).unwrap().app_base_url,
+            "http://0.0.0.0:8080"
+        );
+        let s = settings(&[
+            ("BIND", "0.0.0.0:8080"),
+            ("APP_BASE_URL", "https://x.example"),
+        ])
+        .unwrap();
+        assert_eq!(s.app_base_url, "https://x.example");
+    }
+
+    #[test]
+    fn a_bad_bind_address_is_a_clear_error() {
+        let err = settings(&[("BIND", "localhost")]).unwrap_err();
+        assert!(err.to_string().contains("BIND"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_short_secret_key_is_refused_at_start() {
+        let s = settings(&[("SECRET_KEY", "short"), ("DATABASE_URL", "sqlite::memory:")]).unwrap();
+        let err = s.engine().await.unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+    }
+}

@@ -1,0 +1,644 @@
+//! Load benchmark: starts each example server in release mode, seeds a referrer with N
+//! referrals, drives the server over loopback and prints requests/s, p50 and p99 per
+//! endpoint and the server's peak RSS, with the ratios BENCHMARKS.md states as targets.
+//!
+//! ```sh
+//! cargo build --release --examples && cargo run --release --example load_bench
+//! cargo run --release --example load_bench -- --seconds 5 --referrals 100000 --frameworks axum --databases sqlite
+//! ```
+//!
+//! PostgreSQL runs use `REFERRAL_BENCH_POSTGRES_URL` (or `REFERRAL_TEST_POSTGRES_URL`); each run
+//! works in a fresh database that is dropped afterwards. Without a URL, PostgreSQL is skipped.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use referral::storage::{NewReferral, NewUser, RefreshTokenRecord};
+use referral::{
+    AccessTokenIssuer, Argon2Params, Email, OpaqueToken, Password, PasswordHash, PasswordHasher,
+    ReferralCode, RewardPolicy, UserRecord,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SECRET: &str = "load-bench-secret-load-bench-secret-load-bench";
+const PASSWORD: &str = "load bench password";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Options {
+    seconds: u64,
+    referrals: usize,
+    connections: usize,
+    frameworks: Vec<String>,
+    databases: Vec<String>,
+}
+
+impl Options {
+    fn parse() -> Result<Self, BoxError> {
+        let mut options = Options {
+            seconds: 10,
+            referrals: 10_000,
+            connections: 64,
+            frameworks: vec!["axum".into(), "rocket".into()],
+            databases: vec!["sqlite".into(), "postgres".into()],
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            match flag.as_str() {
+                "--seconds" => options.seconds = value.parse()?,
+                "--referrals" => options.referrals = value.parse()?,
+                "--connections" => options.connections = value.parse()?,
+                "--frameworks" => {
+                    options.frameworks = value.split(',').map(str::to_owned).collect()
+                }
+                "--databases" => options.databases = value.split(',').map(str::to_owned).collect(),
+                "--serve-bare" => {
+                    return serve_bare(value.parse()?).map(|()| std::process::exit(0))
+                }
+                other => return Err(format!("unknown flag {other}").into()),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// One server's figures per endpoint, and its peak RSS in KiB.
+type ServerResult = (BTreeMap<&'static str, Figures>, u64);
+
+/// One endpoint's figures.
+#[derive(Debug, Clone)]
+struct Figures {
+    requests: usize,
+    errors: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let options = Options::parse()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "# load bench: {cores} cores, {}s per endpoint, {} connections for reads, {} referrals",
+        options.seconds, options.connections, options.referrals
+    );
+
+    let (hash_ms, verify_ms) = argon2_reference().await?;
+    println!(
+        "argon2id (m=19456,t=2,p=1): hash median {hash_ms:.1} ms, verify median {verify_ms:.1} ms"
+    );
+
+    let bare = bare_baseline(&options).await?;
+    println!(
+        "bare axum route with the same JWT check: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        bare.per_second, bare.p50_ms, bare.p99_ms
+    );
+
+    let mut results: BTreeMap<(String, String), ServerResult> = BTreeMap::new();
+    for database in &options.databases {
+        for framework in &options.frameworks {
+            match run_one(&options, framework, database).await {
+                Ok(Some(result)) => {
+                    results.insert((framework.clone(), database.clone()), result);
+                }
+                Ok(None) => println!("skipping {framework} on {database}: no PostgreSQL URL (set REFERRAL_BENCH_POSTGRES_URL)"),
+                Err(e) => println!("{framework} on {database} failed: {e}"),
+            }
+        }
+    }
+
+    println!("\n| server | endpoint | conns | req/s | p50 ms | p99 ms | errors |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for ((framework, database), (figures, _)) in &results {
+        for (endpoint, f) in figures {
+            let conns = connections_for(endpoint, options.connections);
+            println!(
+                "| {framework}/{database} | {endpoint} | {conns} | {:.0} | {:.2} | {:.2} | {} |",
+                f.per_second, f.p50_ms, f.p99_ms, f.errors
+            );
+        }
+    }
+    println!("\n| server | peak RSS MiB |\n| --- | --- |");
+    for ((framework, database), (_, rss_kib)) in &results {
+        println!(
+            "| {framework}/{database} | {:.1} |",
+            *rss_kib as f64 / 1024.0
+        );
+    }
+
+    println!("\n## Targets (ratios from this run)");
+    for ((framework, database), (figures, rss_kib)) in &results {
+        let name = format!("{framework}/{database}");
+        if let Some(login) = figures.get("login (1 conn)") {
+            println!(
+                "- {name}: login p50 / argon2 verify = {:.2} (target <= 1.10)",
+                login.p50_ms / verify_ms
+            );
+        }
+        if let Some(register) = figures.get("register") {
+            let ceiling = cores as f64 * 1000.0 / hash_ms;
+            println!(
+                "- {name}: registrations/s / (cores / hash time) = {:.2} (target >= 0.90)",
+                register.per_second / ceiling
+            );
+        }
+        for read in ["referral-stats", "referrals"] {
+            if let Some(f) = figures.get(read) {
+                println!("- {name}: {read} req/s / bare JWT route = {:.2} (target >= 0.50); p99 {:.2} ms (target < 5)", f.per_second / bare.per_second, f.p99_ms);
+            }
+        }
+        println!(
+            "- {name}: peak RSS {:.1} MiB (target <= 64)",
+            *rss_kib as f64 / 1024.0
+        );
+    }
+    for database in &options.databases {
+        let axum = results.get(&("axum".to_owned(), database.clone()));
+        let rocket = results.get(&("rocket".to_owned(), database.clone()));
+        if let (Some((axum, _)), Some((rocket, _))) = (axum, rocket) {
+            for read in ["referral-stats", "referrals"] {
+                if let (Some(a), Some(r)) = (axum.get(read), rocket.get(read)) {
+                    println!(
+                        "- {database}: rocket / axum {read} req/s = {:.2} (target >= 0.85)",
+                        r.per_second / a.per_second
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn connections_for(endpoint: &str, reads: usize) -> usize {
+    match endpoint {
+        "login (1 conn)" => 1,
+        "login" | "register" => 8,
+        _ => reads,
+    }
+}
+
+async fn argon2_reference() -> Result<(f64, f64), BoxError> {
+    let hasher = PasswordHasher::new(Argon2Params::default())?;
+    let password = Password::normalise(PASSWORD);
+    let hash = hasher.hash(&password).await?;
+    let mut hashes = Vec::new();
+    let mut verifies = Vec::new();
+    for _ in 0..15 {
+        let started = Instant::now();
+        hasher.hash(&password).await?;
+        hashes.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        hasher.verify(&password, &hash).await?;
+        verifies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((median(&mut hashes), median(&mut verifies)))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn free_port() -> Result<u16, BoxError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.with_file_name(name)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn spawn(
+        binary: PathBuf,
+        args: &[String],
+        env: &[(&str, String)],
+        port: u16,
+    ) -> Result<Self, BoxError> {
+        let mut command = Command::new(&binary);
+        command
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env("RUST_LOG", "warn");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().map_err(|e| {
+            format!(
+                "cannot start {}: {e} (build with `cargo build --release --examples`)",
+                binary.display()
+            )
+        })?;
+        Ok(Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client, path: &str) -> Result<(), BoxError> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(format!("{}{path}", self.base)).send().await {
+                if response.status().as_u16() < 500 {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err("server did not become ready within 60 s".into())
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|line| line.starts_with("VmHWM:"))
+                    .and_then(|line| line.split_whitespace().nth(1))
+                    .and_then(|kib| kib.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(connections: usize) -> Result<reqwest::Client, BoxError> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// Drives `connections` loops of `request` for `seconds`.
+async fn drive<F, Fut>(connections: usize, seconds: u64, request: F) -> Figures
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let request = Arc::new(request);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                if !request(worker * 1_000_000 + i).await {
+                    errors += 1;
+                }
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                i += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        if let Ok((l, e)) = task.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Figures {
+        requests: latencies.len(),
+        errors,
+        per_second: latencies.len() as f64 / elapsed,
+        p50_ms: pick(0.50),
+        p99_ms: pick(0.99),
+    }
+}
+
+async fn bare_baseline(options: &Options) -> Result<Figures, BoxError> {
+    let port = free_port()?;
+    let server = Server::spawn(
+        std::env::current_exe()?,
+        &["--serve-bare".into(), port.to_string()],
+        &[],
+        port,
+    )?;
+    let http = client(options.connections)?;
+    server.wait_ready(&http, "/bare").await?;
+    let issuer = AccessTokenIssuer::new(
+        SECRET.as_bytes(),
+        "referral",
+        "referral-api",
+        time::Duration::minutes(15),
+    );
+    let token = issuer.issue(Uuid::now_v7(), 0, time::OffsetDateTime::now_utc())?;
+    let url = format!("{}/bare", server.base);
+    let auth = format!("Bearer {}", token.expose());
+    let figures = drive(options.connections, options.seconds, move |_| {
+        let request = http.get(&url).header("authorization", &auth).send();
+        async move { matches!(request.await, Ok(r) if r.status().is_success()) }
+    })
+    .await;
+    server.stop();
+    Ok(figures)
+}
+
+/// The baseline server: one axum route that checks the same JWT and answers a small JSON body.
+fn serve_bare(port: u16) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let issuer = Arc::new(AccessTokenIssuer::new(
+            SECRET.as_bytes(),
+            "referral",
+            "referral-api",
+            time::Duration::minutes(15),
+        ));
+        let app = axum::Router::new().route(
+            "/bare",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let issuer = issuer.clone();
+                async move {
+                    let token = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .unwrap_or("");
+                    match issuer.verify(token, time::OffsetDateTime::now_utc()) {
+                        Ok(claims) => (
+                            axum::http::StatusCode::OK,
+                            axum::Json(json!({ "sub": claims.sub })),
+                        ),
+                        Err(_) => (
+                            axum::http::StatusCode::UNAUTHORIZED,
+                            axum::Json(json!({ "code": "unauthorized" })),
+                        ),
+                    }
+                }
+            }),
+        );
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        axum::serve(listener, app).await?;
+        Ok::<(), BoxError>(())
+    })
+}
+
+/// A database URL for one run, and how to drop it afterwards.
+async fn database_for(
+    database: &str,
+    framework: &str,
+) -> Result<Option<(String, Option<String>)>, BoxError> {
+    match database {
+        "sqlite" => {
+            let dir = std::env::temp_dir().join("referral-load-bench");
+            std::fs::create_dir_all(&dir)?;
+            let file = dir.join(format!("{framework}-{}.db", Uuid::now_v7().simple()));
+            Ok(Some((format!("sqlite://{}", file.display()), None)))
+        }
+        "postgres" => {
+            let Some(admin) = std::env::var("REFERRAL_BENCH_POSTGRES_URL")
+                .or_else(|_| std::env::var("REFERRAL_TEST_POSTGRES_URL"))
+                .ok()
+            else {
+                return Ok(None);
+            };
+            let name = format!("referral_bench_{}", Uuid::now_v7().simple());
+            let (base, _) = admin
+                .rsplit_once('/')
+                .ok_or("PostgreSQL URL needs a database name")?;
+            psql(&admin, &format!("CREATE DATABASE {name}")).await?;
+            Ok(Some((format!("{base}/{name}"), Some(name))))
+        }
+        other => Err(format!("unknown database {other}").into()),
+    }
+}
+
+async fn psql(url: &str, statement: &str) -> Result<(), BoxError> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(statement).execute(&mut connection).await?;
+    Ok(())
+}
+
+async fn seed(database_url: &str, referrals: usize) -> Result<UserRecord, BoxError> {
+    let storage = referral::storage::open(database_url).await?;
+    let hasher = PasswordHasher::new(Argon2Params::default())?;
+    let now = time::OffsetDateTime::now_utc();
+    let referrer = user(
+        &format!("referrer-{}@example.com", Uuid::now_v7().simple()),
+        hasher.hash(&Password::normalise(PASSWORD)).await?,
+        now - time::Duration::days(90),
+        None,
+    );
+    storage
+        .create_user(new_user(referrer.clone(), None))
+        .await?;
+    let policy = RewardPolicy::default();
+    let fake =
+        PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWQ$c2VlZHNlZWRzZWVkc2VlZA");
+    let started = Instant::now();
+    let mut batch = Vec::new();
+    for i in 0..referrals {
+        let joined = now - time::Duration::days(89) + time::Duration::seconds(i as i64 * 60);
+        let referee = user(
+            &format!("r{i}-{}@example.com", Uuid::now_v7().simple()),
+            fake.clone(),
+            joined,
+            Some(referrer.id),
+        );
+        let referral = NewReferral {
+            referrer: referrer.id,
+            second_tier_referrer: None,
+            rewards: policy.entries(referrer.id, referee.id, None),
+        };
+        let storage = storage.clone();
+        batch.push(tokio::spawn(async move {
+            storage.create_user(new_user(referee, Some(referral))).await
+        }));
+        if batch.len() == 16 {
+            for task in batch.drain(..) {
+                task.await??;
+            }
+        }
+    }
+    for task in batch {
+        task.await??;
+    }
+    println!(
+        "  seeded {referrals} referrals in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(referrer)
+}
+
+fn user(
+    email: &str,
+    password_hash: PasswordHash,
+    created_at: time::OffsetDateTime,
+    referred_by: Option<Uuid>,
+) -> UserRecord {
+    UserRecord {
+        id: Uuid::now_v7(),
+        email: Email::parse(email)
+            .unwrap_or_else(|_| Email::parse("fallback@example.com").expect("static email")),
+        password_hash,
+        referral_code: ReferralCode::generate(),
+        referred_by,
+        token_version: 0,
+        created_at,
+    }
+}
+
+fn new_user(user: UserRecord, referral: Option<NewReferral>) -> NewUser {
+    let token = OpaqueToken::generate();
+    NewUser {
+        refresh_token: RefreshTokenRecord {
+            hash: token.hash(),
+            user_id: user.id,
+            family_id: Uuid::now_v7(),
+            issued_at: user.created_at,
+            expires_at: user.created_at + time::Duration::days(30),
+        },
+        user,
+        referral,
+    }
+}
+
+async fn run_one(
+    options: &Options,
+    framework: &str,
+    database: &str,
+) -> Result<Option<ServerResult>, BoxError> {
+    let Some((database_url, drop_name)) = database_for(database, framework).await? else {
+        return Ok(None);
+    };
+    println!("{framework} on {database}:");
+    let referrer = seed(&database_url, options.referrals).await?;
+    let port = free_port()?;
+    let env = [
+        ("BIND", format!("127.0.0.1:{port}")),
+        ("DATABASE_URL", database_url.clone()),
+        ("SECRET_KEY", SECRET.to_owned()),
+    ];
+    let server = Server::spawn(
+        example_binary(&format!("{framework}_server")),
+        &[],
+        &env,
+        port,
+    )?;
+    let http = client(options.connections)?;
+    server.wait_ready(&http, "/api/health").await?;
+
+    let login_body = json!({ "email": referrer.email.as_str(), "password": PASSWORD });
+    let tokens: Value = http
+        .post(format!("{}/api/login", server.base))
+        .json(&login_body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let access = tokens["access_token"]
+        .as_str()
+        .ok_or("login failed")?
+        .to_owned();
+    let auth = format!("Bearer {access}");
+
+    let mut figures = BTreeMap::new();
+    for (endpoint, path) in [
+        ("referral-stats", "/api/referral-stats"),
+        ("referrals", "/api/referrals"),
+    ] {
+        let (http, url, auth) = (http.clone(), format!("{}{path}", server.base), auth.clone());
+        let f = drive(options.connections, options.seconds, move |_| {
+            let request = http.get(&url).header("authorization", &auth).send();
+            async move {
+                match request.await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+        })
+        .await;
+        figures.insert(endpoint, f);
+    }
+    for (endpoint, connections) in [("login (1 conn)", 1), ("login", 8)] {
+        let (http, url, body) = (
+            http.clone(),
+            format!("{}/api/login", server.base),
+            login_body.clone(),
+        );
+        let f = drive(connections, options.seconds, move |_| {
+            let request = http.post(&url).json(&body).send();
+            async move { matches!(request.await, Ok(r) if r.status().is_success()) }
+        })
+        .await;
+        figures.insert(endpoint, f);
+    }
+    let (http2, url, code) = (
+        http.clone(),
+        format!("{}/api/register", server.base),
+        referrer.referral_code.to_string(),
+    );
+    let run = Uuid::now_v7().simple().to_string();
+    let f = drive(8, options.seconds, move |i| {
+        let body = json!({ "email": format!("load-{run}-{i}@example.com"), "password": PASSWORD, "referral_code": code });
+        let request = http2.post(&url).json(&body).send();
+        async move { matches!(request.await, Ok(r) if r.status().as_u16() == 201) }
+    })
+    .await;
+    figures.insert("register", f);
+
+    let rss = server.peak_rss_kib();
+    server.stop();
+    for (endpoint, f) in &figures {
+        println!("  {endpoint:>16}: {:>7.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests, {} errors)", f.per_second, f.p50_ms, f.p99_ms, f.requests, f.errors);
+    }
+    println!("  peak RSS {:.1} MiB", rss as f64 / 1024.0);
+    if let Some(name) = drop_name {
+        if let Ok(admin) = std::env::var("REFERRAL_BENCH_POSTGRES_URL")
+            .or_else(|_| std::env::var("REFERRAL_TEST_POSTGRES_URL"))
+        {
+            psql(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await?;
+        }
+    }
+    Ok(Some((figures, rss)))
+}
