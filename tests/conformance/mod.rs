@@ -1,0 +1,586 @@
+//! The HTTP conformance suite: every rule of `shared/API.md`, checked over a real socket with
+//! a real client, written once for every adapter.
+//!
+//! An adapter's test file brings the suite in and names one function that serves an
+//! [`Engine`] on `127.0.0.1:0`:
+//!
+//! ```ignore
+//! mod conformance;
+//! use conformance::{Served, SpawnFuture};
+//!
+//! fn spawn(engine: referral::Engine) -> SpawnFuture {
+//!     Box::pin(async move { /* serve it, then */ Served::new(base_url, move || stop()) })
+//! }
+//!
+//! conformance::conformance_tests!(spawn);
+//! ```
+//!
+//! [`conformance_tests!`] expands to one `#[tokio::test]` per case, each case a function in
+//! this module's submodules taking the [`Spawn`] function. Cases never sleep: time moves on
+//! the engine's [`ManualClock`].
+
+#![allow(dead_code)] // each test binary uses the whole suite; rustc sees it per binary
+
+pub mod accounts;
+pub mod bodies;
+pub mod concurrency;
+pub mod rate_limits;
+pub mod referrals;
+pub mod reset;
+pub mod routing;
+pub mod service;
+pub mod sessions;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use referral::{Argon2Params, ConfigBuilder, Engine, ManualClock, MemoryStorage, Message};
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// The public base URL the test engines build links from; deliberately not the server's
+/// address, so a link built from the request's `Host` would be caught.
+pub const APP_BASE_URL: &str = "https://app.example.test";
+
+/// A password every rule accepts.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running server, as an adapter's spawner hands it back.
+pub struct Served {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base_url: String,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Served {
+    /// A server at `base_url`, stopped by calling `stop` (when the test ends).
+    pub fn new(base_url: impl Into<String>, stop: impl FnOnce() + Send + 'static) -> Self {
+        Served {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            stop: Some(Box::new(stop)),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
+    }
+}
+
+/// What an adapter's spawner returns.
+pub type SpawnFuture = Pin<Box<dyn Future<Output = Served> + Send>>;
+
+/// An adapter's spawner: serve this engine on `127.0.0.1:0` (inside the current tokio
+/// runtime) and say where.
+pub type Spawn = fn(Engine) -> SpawnFuture;
+
+/// Cheap argon2id, so a suite of hundreds of registrations runs in seconds; cases about
+/// hashing use the defaults instead.
+pub const CHEAP_ARGON2: Argon2Params = Argon2Params {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// A server under test, with the engine behind it and handles on its storage and clock.
+pub struct TestServer {
+    /// Where it listens.
+    pub base_url: String,
+    /// A client with no proxy and a timeout, so a hung server fails a test instead of
+    /// hanging it.
+    pub client: reqwest::Client,
+    /// The engine the server answers with.
+    pub engine: Engine,
+    /// Its storage (for switching it off).
+    pub storage: MemoryStorage,
+    /// Its clock (moved instead of sleeping).
+    pub clock: ManualClock,
+    _served: Served,
+}
+
+impl TestServer {
+    /// A server over a fresh engine with cheap hashing and default rules.
+    pub async fn start(spawn: Spawn) -> Self {
+        Self::start_with(spawn, |config| config).await
+    }
+
+    /// A server over a fresh engine whose configuration `configure` adjusts (on top of cheap
+    /// hashing and [`APP_BASE_URL`]).
+    pub async fn start_with(
+        spawn: Spawn,
+        configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    ) -> Self {
+        let storage = MemoryStorage::new();
+        let clock = ManualClock::starting_now();
+        let config = configure(
+            referral::Config::builder()
+                .secret(SECRET)
+                .app_base_url(APP_BASE_URL)
+                .argon2(CHEAP_ARGON2),
+        )
+        .build()
+        .expect("test configuration is valid");
+        let engine = Engine::builder(config)
+            .storage(Arc::new(storage.clone()))
+            .mailer(Arc::new(referral::RecordingMailer::new()))
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .expect("test engine builds");
+        let served = spawn(engine.clone()).await;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(StdDuration::from_secs(60))
+            .build()
+            .expect("reqwest client builds");
+        TestServer {
+            base_url: served.base_url.clone(),
+            client,
+            engine,
+            storage,
+            clock,
+            _served: served,
+        }
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .expect("the answer body is readable")
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET path`, no credentials.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    /// `GET path` with `Authorization: Bearer {access_token}`.
+    pub async fn get_as(&self, path: &str, access_token: &str) -> Reply {
+        self.get_with_authorization(path, &format!("Bearer {access_token}"))
+            .await
+    }
+
+    /// `GET path` with this exact `Authorization` header.
+    pub async fn get_with_authorization(&self, path: &str, authorization: &str) -> Reply {
+        self.send(
+            self.client
+                .get(self.url(path))
+                .header("authorization", authorization),
+        )
+        .await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    /// A request with any method, content type and raw body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        self.send(request).await
+    }
+
+    /// Registers `email` with [`PASSWORD`] (and `referral_code`), expecting `201`.
+    pub async fn register(&self, email: &str, referral_code: Option<&str>) -> Account {
+        self.register_with(email, PASSWORD, referral_code).await
+    }
+
+    /// Registers `email` with `password` (and `referral_code`), expecting `201`.
+    pub async fn register_with(
+        &self,
+        email: &str,
+        password: &str,
+        referral_code: Option<&str>,
+    ) -> Account {
+        let mut body = json!({ "email": email, "password": password });
+        if let Some(code) = referral_code {
+            body["referral_code"] = json!(code);
+        }
+        let reply = self.post("/api/register", &body).await;
+        let registered = reply.expect_json(201);
+        Account::from_registered(&registered)
+    }
+
+    /// `POST /api/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/login",
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Logs in, expecting `200`; returns the token pair.
+    pub async fn tokens(&self, email: &str, password: &str) -> Value {
+        self.login(email, password).await.expect_json(200)
+    }
+
+    /// Logs in, expecting `401 invalid_credentials`: the account does not exist, or this is
+    /// not its password.
+    pub async fn refused_login(&self, email: &str, password: &str) {
+        self.login(email, password)
+            .await
+            .expect_problem(401, "invalid_credentials");
+    }
+
+    /// `POST /api/reset-password` for `email`.
+    pub async fn request_reset(&self, email: &str) -> Reply {
+        self.post("/api/reset-password", &json!({ "email": email }))
+            .await
+    }
+
+    /// `POST /api/reset-password/confirm`.
+    pub async fn confirm_reset(&self, token: &str, new_password: &str) -> Reply {
+        self.post(
+            "/api/reset-password/confirm",
+            &json!({ "token": token, "new_password": new_password }),
+        )
+        .await
+    }
+
+    /// The mail sent since the last call, oldest first.
+    ///
+    /// Until the outbox dispatcher runs in the test servers, this takes the messages from
+    /// the outbox itself and marks them sent, exactly what a dispatcher would deliver.
+    pub async fn reset_mails(&self) -> Vec<Message> {
+        let storage = self.engine.storage();
+        let now = self.engine.now();
+        let claimed = storage
+            .claim_outbox(now, now + time::Duration::minutes(1), 100)
+            .await
+            .expect("the outbox can be read");
+        let mut messages = Vec::new();
+        for queued in claimed {
+            storage
+                .complete_outbox(queued.id, now)
+                .await
+                .expect("a claimed message can be completed");
+            messages.push(queued.message);
+        }
+        messages
+    }
+
+    /// Requests a reset for `email` and returns the token from the one mail it sends.
+    pub async fn reset_token_for(&self, email: &str) -> String {
+        self.request_reset(email).await.expect_json(202);
+        let mails = self.reset_mails().await;
+        assert_eq!(mails.len(), 1, "one reset mail for {email}");
+        reset_token_in(&mails[0].text)
+    }
+
+    /// Moves the server's clock.
+    pub fn advance(&self, by: time::Duration) {
+        self.clock.advance(by);
+    }
+}
+
+/// The signing secret of the test engines.
+pub const SECRET: &str = "conformance-suite-secret-of-more-than-32-bytes";
+
+/// The token of the reset link in a mail body.
+pub fn reset_token_in(body: &str) -> String {
+    let marker = format!("{APP_BASE_URL}/reset-password?token=");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no reset link in: {body}"))
+        + marker.len();
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// A registered user, as the registration answered.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The `user` object.
+    pub user: Value,
+    /// The `tokens` object.
+    pub tokens: Value,
+}
+
+impl Account {
+    fn from_registered(registered: &Value) -> Self {
+        Account {
+            user: registered["user"].clone(),
+            tokens: registered["tokens"].clone(),
+        }
+    }
+
+    /// The access token.
+    pub fn access(&self) -> &str {
+        self.tokens["access_token"]
+            .as_str()
+            .expect("access_token is a string")
+    }
+
+    /// The refresh token.
+    pub fn refresh(&self) -> &str {
+        self.tokens["refresh_token"]
+            .as_str()
+            .expect("refresh_token is a string")
+    }
+
+    /// The user's own referral code.
+    pub fn code(&self) -> &str {
+        self.user["referral_code"]
+            .as_str()
+            .expect("referral_code is a string")
+    }
+
+    /// The user's id.
+    pub fn id(&self) -> &str {
+        self.user["id"].as_str().expect("id is a string")
+    }
+}
+
+/// An answer: status, headers and body bytes.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The media type of `Content-Type`, without parameters.
+    pub fn media_type(&self) -> Option<String> {
+        self.header("content-type").map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+    }
+
+    /// The body as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Checks `status` and the media type of `Content-Type`.
+    #[track_caller]
+    fn expect_status(&self, status: u16, media_type: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.media_type().as_deref(),
+            Some(media_type),
+            "content type"
+        );
+    }
+
+    /// Checks a success: `status`, `Content-Type: application/json`; returns the body.
+    #[track_caller]
+    pub fn expect_json(&self, status: u16) -> Value {
+        self.expect_status(status, "application/json");
+        self.json()
+    }
+
+    /// Checks an error: `status`, `Content-Type: application/problem+json`, and a problem
+    /// document with `type`, `title`, this `status`, this `code` and a `detail`; returns it.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) -> Value {
+        self.expect_status(status, "application/problem+json");
+        let problem = self.json();
+        assert_eq!(problem["type"], "about:blank", "{problem}");
+        assert!(
+            problem["title"]
+                .as_str()
+                .is_some_and(|title| !title.is_empty()),
+            "title: {problem}"
+        );
+        assert_eq!(problem["status"], status, "{problem}");
+        assert_eq!(problem["code"], code, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|detail| !detail.is_empty()),
+            "detail: {problem}"
+        );
+        problem
+    }
+
+    /// Checks a `422 validation_failed` naming `field` with `code`; returns the problem.
+    #[track_caller]
+    pub fn expect_field_error(&self, field: &str, code: &str) -> Value {
+        let problem = self.expect_problem(422, "validation_failed");
+        let errors = problem["errors"].as_array().expect("errors is an array");
+        assert!(
+            errors.iter().any(|error| error["field"] == field
+                && error["code"] == code
+                && error["message"].as_str().is_some_and(|m| !m.is_empty())),
+            "no {field}/{code} in {problem}"
+        );
+        problem
+    }
+}
+
+/// Checks `value` is an RFC 3339 timestamp in UTC with a `Z`.
+#[track_caller]
+pub fn assert_utc_timestamp(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("timestamp is a string: {value}"));
+    assert!(text.ends_with('Z'), "{text} ends with Z");
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text} is not RFC 3339: {e}"));
+}
+
+/// Checks `value` is a UUID string.
+#[track_caller]
+pub fn assert_uuid(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("id is a string: {value}"));
+    uuid::Uuid::parse_str(text).unwrap_or_else(|e| panic!("{text} is not a UUID: {e}"));
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each serving its own engine through
+/// `$spawn` (a [`Spawn`]).
+macro_rules! conformance_tests {
+    ($spawn:path) => {
+        $crate::conformance::conformance_tests!(@cases $spawn;
+            accounts: [
+                registering_answers_201_with_the_user_its_tokens_and_location_api_me,
+                me_answers_the_signed_in_user,
+                registering_with_a_referral_code_records_the_referrer,
+                referral_codes_match_in_any_case_with_surrounding_spaces,
+                an_unknown_referral_code_answers_422_and_creates_no_account,
+                fields_a_client_must_not_set_are_ignored_at_registration,
+                a_registered_email_answers_409_email_taken_in_any_case,
+                emails_are_trimmed_and_compared_without_case,
+                passwords_are_compared_after_nfkc_normalisation,
+                a_password_of_128_characters_is_accepted,
+                bad_passwords_answer_422_with_a_field_error,
+                a_malformed_or_overlong_email_answers_422_with_a_field_error,
+                login_answers_200_with_a_token_pair,
+                a_wrong_password_and_an_unknown_email_answer_the_same_401,
+                a_user_registers_and_logs_in_at_the_default_argon2_cost,
+            ],
+            sessions: [
+                refreshing_answers_a_new_pair_and_retires_the_old_refresh_token,
+                presenting_a_rotated_refresh_token_revokes_the_newer_one_too,
+                an_unknown_refresh_token_answers_401_invalid_refresh_token,
+                an_expired_refresh_token_answers_401_invalid_refresh_token,
+                logout_answers_204_and_the_refresh_token_stops_working,
+                protected_routes_without_a_token_answer_401_with_www_authenticate_bearer,
+                malformed_authorization_headers_answer_401,
+                a_token_signed_with_another_key_answers_401,
+                an_alg_none_token_answers_401,
+                a_token_claiming_another_algorithm_answers_401,
+                a_token_with_a_swapped_payload_answers_401,
+                an_expired_access_token_answers_401,
+                a_refresh_token_is_not_an_access_token,
+            ],
+            rate_limits: [
+                the_eleventh_failed_login_answers_429_with_retry_after,
+                unregistered_emails_are_rate_limited_alike,
+                logins_are_allowed_again_once_the_window_has_passed,
+                a_password_reset_clears_the_failed_login_count,
+            ],
+            reset: [
+                a_reset_request_answers_202_and_mails_a_link_in_text_and_html,
+                the_reset_link_ignores_the_requests_host_and_forwarding_headers,
+                confirming_a_reset_changes_the_password_and_ends_every_session,
+                a_reset_token_works_once,
+                an_expired_reset_token_answers_400,
+                a_superseded_reset_token_answers_400,
+                an_unknown_reset_token_answers_400,
+                a_bad_new_password_answers_422_and_leaves_the_token_usable,
+                a_reset_for_an_unknown_email_answers_the_same_202_and_sends_nothing,
+                a_fourth_reset_request_within_the_hour_answers_202_and_sends_nothing,
+                a_malformed_email_in_a_reset_request_answers_422,
+            ],
+            referrals: [
+                referrals_are_listed_newest_first_with_masked_emails,
+                referrals_are_paged_fifty_at_a_time_by_default_with_a_cursor,
+                a_small_limit_pages_through_every_referral_exactly_once,
+                a_bad_limit_or_cursor_answers_422,
+                stats_count_totals_recent_sign_ups_second_tier_and_points,
+                a_new_user_has_empty_referrals_and_zero_stats,
+            ],
+            routing: [
+                an_unknown_api_route_answers_a_404_problem,
+                a_wrong_method_answers_405_with_allow,
+            ],
+            bodies: [
+                a_body_that_is_not_json_answers_400_invalid_json,
+                a_body_of_the_wrong_shape_answers_400_invalid_json,
+                a_wrong_content_type_answers_400_invalid_json,
+                an_empty_body_answers_400_invalid_json,
+                a_body_over_64_kib_answers_413_payload_too_large,
+                a_body_of_exactly_64_kib_is_read,
+            ],
+            service: [
+                health_answers_200_ok,
+                the_openapi_document_lists_every_path,
+                storage_down_answers_503_unavailable_and_recovers,
+            ],
+            concurrency: [
+                twenty_parallel_registrations_with_one_code_all_succeed_and_count_twenty,
+                racing_registrations_of_one_email_yield_exactly_one_account,
+            ],
+        );
+    };
+    (@cases $spawn:path; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+        $($(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::conformance::$module::$case($spawn).await;
+            }
+        )*)*
+    };
+}
+pub(crate) use conformance_tests;

@@ -1,0 +1,204 @@
+//! Refresh rotation, reuse detection, logout, and the bearer-token check.
+
+use referral::AccessTokenIssuer;
+use serde_json::json;
+use time::Duration;
+
+use super::{Reply, Spawn, TestServer, PASSWORD};
+
+/// `{"alg":"none","typ":"JWT"}`, base64url.
+const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+/// `{"alg":"HS512","typ":"JWT"}`, base64url.
+const HS512_HEADER: &str = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9";
+/// `{"alg":"RS256","typ":"JWT"}`, base64url.
+const RS256_HEADER: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// The routes that need a bearer token.
+const PROTECTED: [&str; 3] = ["/api/me", "/api/referrals", "/api/referral-stats"];
+
+#[track_caller]
+fn expect_unauthorized(reply: &Reply) {
+    reply.expect_problem(401, "unauthorized");
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+}
+
+async fn refresh(server: &TestServer, token: &str) -> Reply {
+    server
+        .post("/api/token/refresh", &json!({ "refresh_token": token }))
+        .await
+}
+
+fn segments(token: &str) -> [String; 3] {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT has three segments: {token}");
+    [parts[0].into(), parts[1].into(), parts[2].into()]
+}
+
+pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    let tokens = refresh(&server, account.refresh()).await.expect_json(200);
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_ne!(tokens["refresh_token"], account.tokens["refresh_token"]);
+    let access = tokens["access_token"].as_str().unwrap();
+    server.get_as("/api/me", access).await.expect_json(200);
+    let next = tokens["refresh_token"].as_str().unwrap();
+    refresh(&server, next).await.expect_json(200);
+}
+
+pub async fn presenting_a_rotated_refresh_token_revokes_the_newer_one_too(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    let other_session = server.tokens("jane@example.com", PASSWORD).await;
+    let rotated = refresh(&server, account.refresh()).await.expect_json(200);
+    refresh(&server, account.refresh())
+        .await
+        .expect_problem(401, "invalid_refresh_token");
+    for token in [&rotated["refresh_token"], &other_session["refresh_token"]] {
+        refresh(&server, token.as_str().unwrap())
+            .await
+            .expect_problem(401, "invalid_refresh_token");
+    }
+}
+
+pub async fn an_unknown_refresh_token_answers_401_invalid_refresh_token(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    for token in [
+        "",
+        "nonsense",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        refresh(&server, token)
+            .await
+            .expect_problem(401, "invalid_refresh_token");
+    }
+}
+
+pub async fn an_expired_refresh_token_answers_401_invalid_refresh_token(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    server.advance(Duration::days(30) + Duration::seconds(1));
+    refresh(&server, account.refresh())
+        .await
+        .expect_problem(401, "invalid_refresh_token");
+}
+
+pub async fn logout_answers_204_and_the_refresh_token_stops_working(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    let reply = server
+        .post(
+            "/api/logout",
+            &json!({ "refresh_token": account.refresh() }),
+        )
+        .await;
+    assert_eq!(reply.status, 204);
+    assert!(reply.body.is_empty());
+    refresh(&server, account.refresh())
+        .await
+        .expect_problem(401, "invalid_refresh_token");
+    let again = server
+        .post(
+            "/api/logout",
+            &json!({ "refresh_token": account.refresh() }),
+        )
+        .await;
+    assert_eq!(again.status, 204, "logging out twice is harmless");
+}
+
+pub async fn protected_routes_without_a_token_answer_401_with_www_authenticate_bearer(
+    spawn: Spawn,
+) {
+    let server = TestServer::start(spawn).await;
+    for path in PROTECTED {
+        expect_unauthorized(&server.get(path).await);
+    }
+}
+
+pub async fn malformed_authorization_headers_answer_401(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    let headers = [
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        "Bearer garbage".to_owned(),
+        "Bearer a.b.c".to_owned(),
+        "Basic amFuZTpwYXNzd29yZA==".to_owned(),
+        account.access().to_owned(),
+        format!("Token {}", account.access()),
+        format!("Bearer {}x", account.access()),
+    ];
+    for header in &headers {
+        expect_unauthorized(&server.get_with_authorization("/api/me", header).await);
+    }
+}
+
+pub async fn a_token_signed_with_another_key_answers_401(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    let forger = AccessTokenIssuer::new(
+        b"a different secret that is also long enough",
+        "referral",
+        "referral-api",
+        Duration::minutes(15),
+    );
+    let id = uuid::Uuid::parse_str(account.id()).unwrap();
+    let forged = forger.issue(id, 0, server.engine.now()).unwrap();
+    for path in PROTECTED {
+        expect_unauthorized(&server.get_as(path, forged.expose()).await);
+    }
+}
+
+pub async fn an_alg_none_token_answers_401(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    let [_, payload, _] = segments(account.access());
+    for token in [
+        format!("{ALG_NONE_HEADER}.{payload}."),
+        format!("{ALG_NONE_HEADER}.{payload}"),
+    ] {
+        expect_unauthorized(&server.get_as("/api/me", &token).await);
+    }
+}
+
+pub async fn a_token_claiming_another_algorithm_answers_401(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    let [_, payload, signature] = segments(account.access());
+    for header in [HS512_HEADER, RS256_HEADER] {
+        let token = format!("{header}.{payload}.{signature}");
+        expect_unauthorized(&server.get_as("/api/me", &token).await);
+    }
+}
+
+pub async fn a_token_with_a_swapped_payload_answers_401(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let jane = server.register("jane@example.com", None).await;
+    let john = server.register("john@example.com", None).await;
+    let [header, _, signature] = segments(jane.access());
+    let [_, johns_payload, _] = segments(john.access());
+    let forged = format!("{header}.{johns_payload}.{signature}");
+    expect_unauthorized(&server.get_as("/api/me", &forged).await);
+}
+
+pub async fn an_expired_access_token_answers_401(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    server.advance(Duration::minutes(14));
+    server
+        .get_as("/api/me", account.access())
+        .await
+        .expect_json(200);
+    server.advance(Duration::minutes(1) + Duration::seconds(1));
+    for path in PROTECTED {
+        expect_unauthorized(&server.get_as(path, account.access()).await);
+    }
+}
+
+pub async fn a_refresh_token_is_not_an_access_token(spawn: Spawn) {
+    let server = TestServer::start(spawn).await;
+    let account = server.register("jane@example.com", None).await;
+    expect_unauthorized(&server.get_as("/api/me", account.refresh()).await);
+    let reset_token = server.reset_token_for("jane@example.com").await;
+    expect_unauthorized(&server.get_as("/api/me", &reset_token).await);
+}
