@@ -1,1 +1,116 @@
-fn main() {}
+//! The whole referral service on Rocket, with no set-up: `cargo run --example rocket_server`.
+//!
+//! It serves the HTTP contract at `http://127.0.0.1:5000/api/...`, logs one line when it
+//! listens, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM. No `Rocket.toml` is read:
+//! Rocket's configuration comes from the environment variables below only.
+
+#[cfg(unix)]
+use std::collections::HashSet;
+use std::error::Error;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use referral::{Config, Engine, LogMailer, MemoryStorage};
+use rocket::config::{Ident, LogLevel, Shutdown};
+use rocket::fairing::AdHoc;
+use tracing_subscriber::EnvFilter;
+
+/// Rocket's own log lines (its launch banner, one line per request, a line per `404`) say
+/// nothing the engine's `referral::http` request log does not, so they are off unless
+/// `RUST_LOG` asks for them (`RUST_LOG=info,rocket=info`).
+const DEFAULT_LOG: &str = "info,rocket=off";
+
+/// The target of this server's own lines. Filters match targets by prefix, so the default
+/// `rocket` target of this example (`rocket_server`) would be silenced with Rocket's.
+const LOG_TARGET: &str = "referral::server";
+
+#[rocket::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
+        )
+        .init();
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(target: LOG_TARGET, "{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn Error>> {
+    // --- Set-up: a stand-in for core's settings helper (`.env`, BIND, DATABASE_URL,
+    // SECRET_KEY, APP_BASE_URL, MAIL_*), which replaces this block when it lands. Until then
+    // data lives in memory and mail is printed to the log.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            return Err(format!("reading .env failed: {error}").into());
+        }
+    }
+    let bind: SocketAddr = var("BIND")
+        .unwrap_or_else(|| "127.0.0.1:5000".to_owned())
+        .parse()
+        .map_err(|error| format!("BIND must be an address like 127.0.0.1:5000: {error}"))?;
+    let app_base_url = var("APP_BASE_URL").unwrap_or_else(|| format!("http://{bind}"));
+    let config = Config::builder().app_base_url(app_base_url);
+    let config = match var("SECRET_KEY") {
+        Some(secret) => config.secret(secret),
+        None => {
+            tracing::warn!(
+                target: LOG_TARGET,
+                "SECRET_KEY is not set: using a random key, so every token is void after a restart"
+            );
+            config.random_secret()
+        }
+    };
+    let engine = Engine::builder(config.build()?)
+        .storage(Arc::new(MemoryStorage::new()))
+        .mailer(Arc::new(LogMailer))
+        .build()?;
+    // --- End of set-up.
+
+    let config = rocket::Config {
+        address: bind.ip(),
+        port: bind.port(),
+        // No `Server` header, as with axum: a client must not tell the frameworks apart.
+        // (The stage strips it and Shield's headers from the API's answers anyway.)
+        ident: Ident::none(),
+        // Honoured only when Rocket's logger is the global one; here tracing's is, and
+        // `DEFAULT_LOG` silences Rocket instead.
+        log_level: LogLevel::Off,
+        cli_colors: false,
+        shutdown: Shutdown {
+            ctrlc: true,
+            #[cfg(unix)]
+            signals: HashSet::from([rocket::config::Sig::Term]),
+            ..Shutdown::default()
+        },
+        ..rocket::Config::default()
+    };
+    rocket::custom(config)
+        .attach(referral::rocket::stage_with(engine))
+        // Unknown paths outside `/api` answer the contract's `404` problem too, as axum's do.
+        .register("/", referral::rocket::catchers())
+        .attach(AdHoc::on_liftoff("listening", |rocket| {
+            Box::pin(async move {
+                let config = rocket.config();
+                tracing::info!(target: LOG_TARGET, "listening on http://{}", SocketAddr::new(config.address, config.port));
+            })
+        }))
+        .attach(AdHoc::on_shutdown("shutdown", |_| {
+            Box::pin(async { tracing::info!(target: LOG_TARGET, "shutting down") })
+        }))
+        .launch()
+        .await?;
+    Ok(())
+}
+
+/// The variable `name`, when set and not empty.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
