@@ -1,41 +1,26 @@
 //! The whole service on axum, with no set-up: `cargo run --example axum_server`.
 //!
-//! Reads a `.env` file if present, then `BIND`, `APP_BASE_URL` and `SECRET_KEY` (see the
-//! README). Logs one line when listening and stops cleanly on SIGINT or SIGTERM.
+//! Reads a `.env` file if present, then `BIND`, `DATABASE_URL` (SQLite file `referral.db` by
+//! default, created and migrated; `postgres://` selects PostgreSQL), `SECRET_KEY`,
+//! `APP_BASE_URL` and `MAIL_*` (see `referral::Settings`). Sends queued mail through the outbox
+//! dispatcher. Logs one line when listening and stops cleanly on SIGINT or SIGTERM.
 
 use std::error::Error;
-use std::sync::Arc;
 
-use referral::{Config, Engine, LogMailer, MemoryStorage};
+use referral::Settings;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    // ---- Set-up: settings from the environment. --------------------------------------
-    // Temporary: this block becomes core's settings helper (DATABASE_URL selecting SQLite or
-    // PostgreSQL, MAIL_* selecting SMTP) when that lands; the rest of the file stays.
     dotenvy::dotenv().ok();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let bind = env_or("BIND", "127.0.0.1:5000");
-    let config = Config::builder().app_base_url(env_or("APP_BASE_URL", &format!("http://{bind}")));
-    let config = match std::env::var("SECRET_KEY") {
-        Ok(secret) if !secret.is_empty() => config.secret(secret),
-        _ => {
-            tracing::warn!(
-                "SECRET_KEY is not set: using a random key, so every token dies with this \
-                 process; set SECRET_KEY (at least 32 bytes) to keep sessions across restarts"
-            );
-            config.random_secret()
-        }
-    };
-    let engine = Engine::builder(config.build()?)
-        .storage(Arc::new(MemoryStorage::new()))
-        .mailer(Arc::new(LogMailer))
-        .build()?;
-    // ---- End of set-up. ----------------------------------------------------------------
+    let settings = Settings::from_env()?;
+    let engine = settings.engine().await?;
+    let outbox = engine.outbox_dispatcher().spawn();
+    let bind = settings.bind;
 
     let app = referral::axum::router()
         .fallback(referral::axum::not_found)
@@ -47,15 +32,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    outbox.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM, so in-flight requests finish before exit.

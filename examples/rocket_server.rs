@@ -1,17 +1,18 @@
 //! The whole referral service on Rocket, with no set-up: `cargo run --example rocket_server`.
 //!
 //! It serves the HTTP contract at `http://127.0.0.1:5000/api/...`, logs one line when it
-//! listens, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM. No `Rocket.toml` is read:
-//! Rocket's configuration comes from the environment variables below only.
+//! listens, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM. No `Rocket.toml` is read: the
+//! configuration is `referral::Settings` from the environment (`.env` first): `BIND`,
+//! `DATABASE_URL` (SQLite `referral.db` by default; `postgres://` selects PostgreSQL),
+//! `SECRET_KEY`, `APP_BASE_URL`, `MAIL_*`. Queued mail goes out through the outbox dispatcher.
 
 #[cfg(unix)]
 use std::collections::HashSet;
 use std::error::Error;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use referral::{Config, Engine, LogMailer, MemoryStorage};
+use referral::Settings;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
 use tracing_subscriber::EnvFilter;
@@ -42,35 +43,15 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> Result<(), Box<dyn Error>> {
-    // --- Set-up: a stand-in for core's settings helper (`.env`, BIND, DATABASE_URL,
-    // SECRET_KEY, APP_BASE_URL, MAIL_*), which replaces this block when it lands. Until then
-    // data lives in memory and mail is printed to the log.
     if let Err(error) = dotenvy::dotenv() {
         if !error.not_found() {
             return Err(format!("reading .env failed: {error}").into());
         }
     }
-    let bind: SocketAddr = var("BIND")
-        .unwrap_or_else(|| "127.0.0.1:5000".to_owned())
-        .parse()
-        .map_err(|error| format!("BIND must be an address like 127.0.0.1:5000: {error}"))?;
-    let app_base_url = var("APP_BASE_URL").unwrap_or_else(|| format!("http://{bind}"));
-    let config = Config::builder().app_base_url(app_base_url);
-    let config = match var("SECRET_KEY") {
-        Some(secret) => config.secret(secret),
-        None => {
-            tracing::warn!(
-                target: LOG_TARGET,
-                "SECRET_KEY is not set: using a random key, so every token is void after a restart"
-            );
-            config.random_secret()
-        }
-    };
-    let engine = Engine::builder(config.build()?)
-        .storage(Arc::new(MemoryStorage::new()))
-        .mailer(Arc::new(LogMailer))
-        .build()?;
-    // --- End of set-up.
+    let settings = Settings::from_env()?;
+    let engine = settings.engine().await?;
+    let outbox = engine.outbox_dispatcher().spawn();
+    let bind = settings.bind;
 
     let config = rocket::Config {
         address: bind.ip(),
@@ -105,12 +86,6 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         }))
         .launch()
         .await?;
+    outbox.shutdown().await?;
     Ok(())
-}
-
-/// The variable `name`, when set and not empty.
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
 }
