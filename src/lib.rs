@@ -20,3 +20,8 @@ pub use referral_axum as axum;
 /// The Rocket adapter (feature `rocket`).
 #[cfg(feature = "rocket")]
 pub use referral_rocket as rocket;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
