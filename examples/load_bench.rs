@@ -58,9 +58,6 @@ impl Options {
                     options.frameworks = value.split(',').map(str::to_owned).collect()
                 }
                 "--databases" => options.databases = value.split(',').map(str::to_owned).collect(),
-                "--serve-bare" => {
-                    return serve_bare(value.parse()?).map(|()| std::process::exit(0))
-                }
                 other => return Err(format!("unknown flag {other}").into()),
             }
         }
@@ -83,6 +80,12 @@ struct Figures {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, port] = args.as_slice() {
+        if flag == "--serve-bare" {
+            return serve_bare(port.parse()?).await;
+        }
+    }
     let options = Options::parse()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -379,9 +382,8 @@ async fn bare_baseline(options: &Options) -> Result<Figures, BoxError> {
 }
 
 /// The baseline server: one axum route that checks the same JWT and answers a small JSON body.
-fn serve_bare(port: u16) -> Result<(), BoxError> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+async fn serve_bare(port: u16) -> Result<(), BoxError> {
+    {
         let issuer = Arc::new(AccessTokenIssuer::new(
             SECRET.as_bytes(),
             "referral",
@@ -414,8 +416,8 @@ fn serve_bare(port: u16) -> Result<(), BoxError> {
         let listener =
             tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
         axum::serve(listener, app).await?;
-        Ok::<(), BoxError>(())
-    })
+        Ok(())
+    }
 }
 
 /// A database URL for one run, and how to drop it afterwards.

@@ -2,12 +2,10 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHasher as _, PasswordVerifier as _, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{OnceCell, Semaphore};
 use unicode_normalization::UnicodeNormalization;
 
@@ -162,6 +160,36 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     dummy: Arc<OnceCell<PasswordHash>>,
     verifications: Arc<AtomicU64>,
+    memory: Arc<MemoryPool>,
+}
+
+/// Argon2 working memory kept between hashes. Allocating `memory_kib` per hash on whichever
+/// blocking thread runs it leaves that much cached in each thread's malloc arena, so a busy
+/// server's RSS grows to (threads × memory); reusing at most one buffer per permit keeps it at
+/// (cores × memory).
+#[derive(Default)]
+struct MemoryPool {
+    buffers: Mutex<Vec<Vec<Block>>>,
+}
+
+impl MemoryPool {
+    /// Runs `work` with a zeroed-on-demand buffer of `blocks` blocks, returned to the pool after.
+    fn with<T>(&self, blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        let mut buffer = self
+            .buffers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop()
+            .unwrap_or_default();
+        // Argon2 overwrites every block before reading it, so a reused buffer needs no clearing.
+        buffer.resize(blocks, Block::default());
+        let result = work(&mut buffer);
+        self.buffers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(buffer);
+        result
+    }
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -183,6 +211,7 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(cores)),
             dummy: Arc::new(OnceCell::new()),
             verifications: Arc::new(AtomicU64::new(0)),
+            memory: Arc::new(MemoryPool::default()),
         })
     }
 
@@ -190,28 +219,51 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, Error> {
         let argon2 = self.argon2.clone();
         let password = password.clone();
+        let memory = self.memory.clone();
         self.blocking(move || {
+            let failed =
+                |e: &dyn fmt::Display| Error::Internal(format!("password hashing failed: {e}"));
             let salt = SaltString::generate(&mut OsRng);
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|hash| PasswordHash(hash.to_string()))
-                .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+            let mut salt_bytes = [0u8; 64];
+            let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
+            let params = argon2.params().clone();
+            let output = Output::init_with(
+                params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN),
+                |out| {
+                    memory
+                        .with(params.block_count(), |blocks| {
+                            argon2.hash_password_into_with_memory(
+                                password.as_bytes(),
+                                salt_bytes,
+                                out,
+                                blocks,
+                            )
+                        })
+                        .map_err(|_| argon2::password_hash::Error::Password)
+                },
+            )
+            .map_err(|e| failed(&e))?;
+            let phc = argon2::PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+                salt: Some(salt.as_salt()),
+                hash: Some(output),
+            };
+            Ok(PasswordHash(phc.to_string()))
         })
         .await
     }
 
-    /// Whether `password` matches `hash`. A hash that cannot be parsed verifies as `false`.
+    /// Whether `password` matches `hash` (compared in constant time). A hash that cannot be
+    /// parsed verifies as `false`.
     pub async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, Error> {
-        let argon2 = self.argon2.clone();
         let password = password.clone();
         let hash = hash.clone();
+        let memory = self.memory.clone();
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        self.blocking(move || {
-            Ok(argon2::PasswordHash::new(&hash.0)
-                .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false))
-        })
-        .await
+        self.blocking(move || Ok(verify_phc(&memory, &password, &hash).unwrap_or(false)))
+            .await
     }
 
     /// Spends the time of one verification against a hash nobody can match, so a login for
@@ -263,6 +315,33 @@ impl PasswordHasher {
             .await
             .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?
     }
+}
+
+/// Recomputes the hash in `phc` for `password` with `phc`'s own algorithm, version, cost and
+/// salt; `None` when `phc` is not a parsable argon2 hash.
+fn verify_phc(memory: &MemoryPool, password: &Password, phc: &PasswordHash) -> Option<bool> {
+    let parsed = argon2::PasswordHash::new(&phc.0).ok()?;
+    let expected = parsed.hash?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .ok()?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).ok()?;
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut salt_bytes = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt_bytes).ok()?;
+    let mut out = vec![0u8; expected.len()];
+    memory
+        .with(blocks, |buffer| {
+            argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, buffer)
+        })
+        .ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(&out).ok()? == expected)
 }
 
 #[cfg(test)]
@@ -360,6 +439,34 @@ mod tests {
         .unwrap();
         assert!(stronger.needs_rehash(&hash));
         assert!(stronger.needs_rehash(&PasswordHash::from_phc("$2b$12$notargon")));
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crates_own_phc_api() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = cheap();
+        let password = Password::normalise("interoperable secret");
+        let ours = hasher.hash(&password).await.unwrap();
+        let parsed = argon2::PasswordHash::new(ours.as_str()).unwrap();
+        assert!(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok());
+        let params = Params::new(64, 1, 1, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(hasher
+            .verify(&password, &PasswordHash::from_phc(theirs.clone()))
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(
+                &Password::normalise("other"),
+                &PasswordHash::from_phc(theirs)
+            )
+            .await
+            .unwrap());
     }
 
     #[test]
