@@ -56,7 +56,19 @@
 //!
 //! Request bodies are read straight from Rocket's `Data` up to
 //! [`MAX_BODY_BYTES`](referral_core::MAX_BODY_BYTES) (64 KiB), whatever Rocket's configured
-//! data limits; a longer body is answered `413 payload_too_large` by the engine.
+//! data limits; a longer body is answered `413 payload_too_large` by the engine. As in the
+//! axum adapter, the rest of an oversize body is read and dropped up to 8 MiB, so the client
+//! finishes sending and reads its `413` instead of a connection reset; a body declared
+//! longer than that is not read at all.
+//!
+//! Rocket 0.5 cannot represent a method it does not know (`PROPFIND`, `PURGE`, any
+//! extension method): it routes nothing and calls the `400` catcher. axum routes such a
+//! request by path, so the catchers do the same: under `{base}/api` the engine answers it
+//! (`405` with `Allow` on a path of the contract, `404` elsewhere), and the root
+//! [`catchers`] answer `404`, as for any method no route serves. A `CONNECT` request (its
+//! target is `host:port`, not a path) reaches no route on either framework: with the root
+//! [`catchers`] registered it answers the same `404` problem as axum's fallback.
+//! `tests/differential.rs` at the workspace root checks that both adapters answer alike.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

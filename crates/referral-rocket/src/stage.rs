@@ -5,7 +5,7 @@ use referral_core::{Engine, API_PREFIX};
 use rocket::fairing::AdHoc;
 use rocket::http::uri::Origin;
 
-use crate::catchers::{catchers, unauthorized_catcher};
+use crate::catchers::{api_catchers, unauthorized_catcher};
 use crate::handler::ApiHandler;
 use crate::headers::strip_rocket_defaults;
 
@@ -28,9 +28,10 @@ pub fn stage() -> AdHoc {
 /// What it adds to the app:
 /// - a route per method (all but `CONNECT`) at `{base}/api/<path..>` with rank
 ///   [`ROUTE_RANK`](crate::ROUTE_RANK), handing the request to [`Engine::handle`];
-/// - the problem-document [`catchers`] under `{base}/api`, and a `401` catcher at `base`
-///   sending [`AuthUser`](crate::AuthUser)'s rejection (so a `401` catcher of your own at
-///   the same base would collide);
+/// - the problem-document [`catchers`](crate::catchers) under `{base}/api` (there, a
+///   request whose method Rocket cannot parse goes to the engine, as with axum), and a
+///   `401` catcher at `base` sending [`AuthUser`](crate::AuthUser)'s rejection (so a `401`
+///   catcher of your own at the same base would collide);
 /// - a response fairing removing `Server`, `X-Content-Type-Options`, `X-Frame-Options` and
 ///   `Permissions-Policy` (Rocket's `ident` and default `Shield` headers) from the
 ///   adapter's answers only, so they carry the same headers as the axum adapter's.
@@ -51,9 +52,10 @@ pub fn stage_at(base: impl Into<String>) -> AdHoc {
             return Err(rocket);
         }
         let api_base = format!("{}{API_PREFIX}", base.trim_end_matches('/'));
+        let api = ApiHandler::new(engine, &base);
         Ok(rocket
-            .mount(base.as_str(), ApiHandler::routes(engine, &base))
-            .register(api_base, catchers())
+            .mount(base.as_str(), api.routes())
+            .register(api_base, api_catchers(api))
             .register(base, vec![unauthorized_catcher()])
             .attach(strip_rocket_defaults()))
     })
