@@ -17,11 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use referral::storage::{NewReferral, NewUser, RefreshTokenRecord};
-use referral::{
-    AccessTokenIssuer, Argon2Params, Email, OpaqueToken, Password, PasswordHash, PasswordHasher,
-    ReferralCode, RewardPolicy, UserRecord,
-};
+use referral::testing::fixtures;
+use referral::{AccessTokenIssuer, Argon2Params, Email, Password, PasswordHasher, UserRecord};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -461,84 +458,27 @@ async fn seed(database_url: &str, referrals: usize) -> Result<UserRecord, BoxErr
     let storage = referral::storage::open(database_url).await?;
     let hasher = PasswordHasher::new(Argon2Params::default())?;
     let now = time::OffsetDateTime::now_utc();
-    let referrer = user(
-        &format!("referrer-{}@example.com", Uuid::now_v7().simple()),
-        hasher.hash(&Password::normalise(PASSWORD)).await?,
-        now - time::Duration::days(90),
-        None,
-    );
+    let email = Email::parse(&format!("referrer-{}@example.com", Uuid::now_v7().simple()))?;
+    let hash = hasher.hash(&Password::normalise(PASSWORD)).await?;
+    let referrer = fixtures::user_record(email, hash, now - time::Duration::days(90));
     storage
-        .create_user(new_user(referrer.clone(), None))
+        .create_user(fixtures::registration(referrer.clone()))
         .await?;
-    let policy = RewardPolicy::default();
-    let fake =
-        PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWQ$c2VlZHNlZWRzZWVkc2VlZA");
     let started = Instant::now();
-    let mut batch = Vec::new();
-    for i in 0..referrals {
-        let joined = now - time::Duration::days(89) + time::Duration::seconds(i as i64 * 60);
-        let referee = user(
-            &format!("r{i}-{}@example.com", Uuid::now_v7().simple()),
-            fake.clone(),
-            joined,
-            Some(referrer.id),
-        );
-        let referral = NewReferral {
-            referrer: referrer.id,
-            second_tier_referrer: None,
-            rewards: policy.entries(referrer.id, referee.id, None),
-        };
-        let storage = storage.clone();
-        batch.push(tokio::spawn(async move {
-            storage.create_user(new_user(referee, Some(referral))).await
-        }));
-        if batch.len() == 16 {
-            for task in batch.drain(..) {
-                task.await??;
-            }
-        }
-    }
-    for task in batch {
-        task.await??;
-    }
+    let first = now - time::Duration::days(89);
+    fixtures::seed_referrals(
+        storage,
+        &referrer,
+        referrals,
+        first,
+        time::Duration::seconds(60),
+    )
+    .await?;
     println!(
         "  seeded {referrals} referrals in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(referrer)
-}
-
-fn user(
-    email: &str,
-    password_hash: PasswordHash,
-    created_at: time::OffsetDateTime,
-    referred_by: Option<Uuid>,
-) -> UserRecord {
-    UserRecord {
-        id: Uuid::now_v7(),
-        email: Email::parse(email)
-            .unwrap_or_else(|_| Email::parse("fallback@example.com").expect("static email")),
-        password_hash,
-        referral_code: ReferralCode::generate(),
-        referred_by,
-        token_version: 0,
-        created_at,
-    }
-}
-
-fn new_user(user: UserRecord, referral: Option<NewReferral>) -> NewUser {
-    let token = OpaqueToken::generate();
-    NewUser {
-        refresh_token: RefreshTokenRecord {
-            hash: token.hash(),
-            user_id: user.id,
-            family_id: Uuid::now_v7(),
-            issued_at: user.created_at,
-            expires_at: user.created_at + time::Duration::days(30),
-        },
-        user,
-        referral,
-    }
 }
 
 async fn run_one(

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use referral_core::storage::{NewReferral, NewUser, RefreshTokenRecord};
+use referral_core::testing::fixtures;
 use referral_core::{
-    Argon2Params, Config, Email, Engine, LoginRequest, OpaqueToken, Password, PasswordHash,
-    PasswordHasher, ReferralCode, RegisterRequest, RewardPolicy, Storage, UserRecord,
+    Argon2Params, Config, Email, Engine, LoginRequest, Password, PasswordHasher, RegisterRequest,
+    Storage, UserRecord,
 };
 use time::Duration;
 use tokio::runtime::Runtime;
@@ -57,57 +57,27 @@ fn jwt(c: &mut Criterion) {
 }
 
 /// A referrer with `n` referrals written straight to storage (seeding through the engine
-/// would spend `n` argon2 hashes).
-async fn seed(storage: &dyn Storage, n: usize) -> UserRecord {
+/// would spend `n` argon2 hashes), joining over the last 60 days.
+async fn seed(storage: &Arc<dyn Storage>, n: usize) -> UserRecord {
     let now = time::OffsetDateTime::now_utc();
-    let referrer = user(now - Duration::days(60), None);
+    let email = Email::parse(&format!("{}@example.com", Uuid::now_v7().simple())).expect("email");
+    let referrer =
+        fixtures::user_record(email, fixtures::unusable_hash(), now - Duration::days(60));
     storage
-        .create_user(new_user(referrer.clone(), None))
+        .create_user(fixtures::registration(referrer.clone()))
         .await
         .expect("seed referrer");
-    let policy = RewardPolicy::default();
-    for i in 0..n {
-        let joined = now - Duration::days(59) + Duration::seconds(i as i64 * 40);
-        let referee = user(joined, Some(referrer.id));
-        let referral = NewReferral {
-            referrer: referrer.id,
-            second_tier_referrer: None,
-            rewards: policy.entries(referrer.id, referee.id, None),
-        };
-        storage
-            .create_user(new_user(referee, Some(referral)))
-            .await
-            .expect("seed referee");
-    }
+    let spacing = Duration::seconds(60 * 24 * 3600 / n.max(1) as i64);
+    fixtures::seed_referrals(
+        storage.clone(),
+        &referrer,
+        n,
+        now - Duration::days(60),
+        spacing,
+    )
+    .await
+    .expect("seed referrals");
     referrer
-}
-
-fn user(created_at: time::OffsetDateTime, referred_by: Option<Uuid>) -> UserRecord {
-    let id = Uuid::now_v7();
-    UserRecord {
-        id,
-        email: Email::parse(&format!("{}@example.com", id.simple())).expect("email"),
-        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$seed$seed"),
-        referral_code: ReferralCode::generate(),
-        referred_by,
-        token_version: 0,
-        created_at,
-    }
-}
-
-fn new_user(user: UserRecord, referral: Option<NewReferral>) -> NewUser {
-    let token = OpaqueToken::generate();
-    NewUser {
-        refresh_token: RefreshTokenRecord {
-            hash: token.hash(),
-            user_id: user.id,
-            family_id: Uuid::now_v7(),
-            issued_at: user.created_at,
-            expires_at: user.created_at + Duration::days(30),
-        },
-        user,
-        referral,
-    }
 }
 
 fn engine_over(storage: Arc<dyn Storage>) -> Engine {
@@ -185,7 +155,7 @@ fn engine_operations(c: &mut Criterion) {
             })
         });
         for n in SIZES {
-            let seeded = rt.block_on(seed(storage.as_ref(), n));
+            let seeded = rt.block_on(seed(&storage, n));
             group.bench_with_input(BenchmarkId::new("stats", n), &seeded, |b, user| {
                 b.to_async(&rt).iter(|| engine.referral_stats(user))
             });

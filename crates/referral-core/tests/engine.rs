@@ -97,6 +97,16 @@ async fn take_reset_tokens(h: &Harness) -> Vec<(String, String)> {
     tokens
 }
 
+/// Registers `email` and requests a reset; the token from the queued mail.
+async fn registered_with_reset_token(h: &Harness, email: &str) -> String {
+    h.engine
+        .register(register_request(email, None))
+        .await
+        .unwrap();
+    h.engine.request_password_reset(email).await.unwrap();
+    take_reset_tokens(h).await.remove(0).1
+}
+
 mod accounts {
     use super::*;
 
@@ -617,15 +627,7 @@ mod reset {
     #[tokio::test]
     async fn a_reset_token_expires_after_thirty_minutes() {
         let h = harness();
-        h.engine
-            .register(register_request("late@example.com", None))
-            .await
-            .unwrap();
-        h.engine
-            .request_password_reset("late@example.com")
-            .await
-            .unwrap();
-        let (_, token) = take_reset_tokens(&h).await.remove(0);
+        let token = registered_with_reset_token(&h, "late@example.com").await;
         h.clock.advance(Duration::minutes(30));
         assert!(matches!(
             h.engine
@@ -668,15 +670,7 @@ mod reset {
     #[tokio::test]
     async fn a_bad_new_password_is_refused_without_consuming_the_token() {
         let h = harness();
-        h.engine
-            .register(register_request("keep@example.com", None))
-            .await
-            .unwrap();
-        h.engine
-            .request_password_reset("keep@example.com")
-            .await
-            .unwrap();
-        let (_, token) = take_reset_tokens(&h).await.remove(0);
+        let token = registered_with_reset_token(&h, "keep@example.com").await;
         for bad in ["short", "keep@example.com", "password123"] {
             let err = h
                 .engine

@@ -1,6 +1,7 @@
 //! Contract suites for [`Storage`](crate::Storage) and [`Mailer`](crate::Mailer)
 //! implementations (feature `testing`). Not API-stable: cases are added as rules are.
 
+pub mod fixtures;
 pub mod mailer_contract;
 mod smtp_catcher;
 pub mod storage_contract;

@@ -29,14 +29,15 @@ use time::{Duration, OffsetDateTime};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use super::fixtures::{self, referred_registration, refresh_token, registration};
 use crate::email::Email;
 use crate::mailer::Message;
 use crate::password::PasswordHash;
 use crate::referral_code::ReferralCode;
 use crate::rewards::RewardPolicy;
 use crate::storage::{
-    NewReferral, NewUser, OutboxMessage, ReferralCounts, ReferralCursor, ReferralRecord,
-    RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
+    NewUser, OutboxMessage, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
+    ResetTokenRecord, Rotation, Storage, StorageError,
 };
 use crate::tokens::{OpaqueToken, TokenHash};
 use crate::user::UserRecord;
@@ -242,56 +243,12 @@ fn fake_hash(tag: &str) -> PasswordHash {
 }
 
 fn user(tag: &str, created_at: OffsetDateTime) -> UserRecord {
-    UserRecord {
-        id: Uuid::now_v7(),
-        email: email(tag),
-        password_hash: fake_hash(tag),
-        referral_code: ReferralCode::generate(),
-        referred_by: None,
-        token_version: 0,
-        created_at,
-    }
-}
-
-fn refresh_token(user: Uuid, issued_at: OffsetDateTime) -> RefreshTokenRecord {
-    RefreshTokenRecord {
-        hash: OpaqueToken::generate().hash(),
-        user_id: user,
-        family_id: Uuid::now_v7(),
-        issued_at,
-        expires_at: issued_at + Duration::days(30),
-    }
+    fixtures::user_record(email(tag), fake_hash(tag), created_at)
 }
 
 /// A replacement as the engine passes it: user and family are placeholders.
 fn replacement(issued_at: OffsetDateTime) -> RefreshTokenRecord {
     refresh_token(Uuid::nil(), issued_at)
-}
-
-fn registration(user: UserRecord) -> NewUser {
-    let refresh_token = refresh_token(user.id, user.created_at);
-    NewUser {
-        user,
-        referral: None,
-        refresh_token,
-    }
-}
-
-fn referred_registration(
-    mut user: UserRecord,
-    referrer: &UserRecord,
-    policy: RewardPolicy,
-) -> NewUser {
-    user.referred_by = Some(referrer.id);
-    let referral = NewReferral {
-        referrer: referrer.id,
-        second_tier_referrer: referrer.referred_by,
-        rewards: policy.entries(referrer.id, user.id, referrer.referred_by),
-    };
-    NewUser {
-        referral: Some(referral),
-        ..registration(user)
-    }
 }
 
 fn points(referrer: i64, referee: i64, second_tier: i64) -> RewardPolicy {
