@@ -1,5 +1,5 @@
 //! Record builders and seeding for tests and benchmarks that write straight to a
-//! [`Storage`](crate::Storage), bypassing the engine (and its argon2 cost).
+//! [`Storage`], bypassing the engine (and its argon2 cost).
 
 use std::sync::Arc;
 
