@@ -103,9 +103,12 @@ fn storages(rt: &Runtime) -> Vec<(&'static str, Arc<dyn Storage>)> {
     storages.push(("sqlite", sqlite));
     match std::env::var("REFERRAL_TEST_POSTGRES_URL") {
         Ok(admin) => {
-            let postgres = rt
+            let (postgres, url) = rt
                 .block_on(fresh_postgres(&admin))
                 .expect("postgres storage");
+            POSTGRES_URL
+                .set(url)
+                .expect("one PostgreSQL database per run");
             storages.push(("postgres", postgres));
         }
         Err(_) => eprintln!("REFERRAL_TEST_POSTGRES_URL not set; skipping PostgreSQL benchmarks"),
