@@ -5,7 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentTransferEncoding;
+use lettre::message::{Body, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncTransport, Tokio1Executor};
@@ -328,10 +329,27 @@ impl SmtpMailer {
             .subject(message.subject.as_str())
             .message_id(None)
             .multipart(MultiPart::alternative_plain_html(
-                message.text.clone(),
-                message.html.clone(),
+                body(&message.text),
+                body(&message.html),
             ))
             .map_err(|error| MailError::Rejected(format!("message cannot be built: {error}")))
+    }
+}
+
+/// A body sent as plain 7bit when RFC 5322 allows it (ASCII, no CR, lines of at most 998
+/// characters), so links read verbatim in the raw message even for clients that do not
+/// decode transfer encodings; otherwise lettre's choice (quoted-printable or base64).
+fn body(text: &str) -> Body {
+    let seven_bit = text.is_ascii()
+        && !text.contains(['\r', '\0'])
+        && text.lines().all(|line| line.len() <= 998);
+    if seven_bit {
+        Body::dangerous_pre_encoded(
+            text.replace('\n', "\r\n").into_bytes(),
+            ContentTransferEncoding::SevenBit,
+        )
+    } else {
+        Body::new(text.to_owned())
     }
 }
 
@@ -368,6 +386,24 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn ascii_bodies_go_out_as_7bit_with_long_links_intact_and_others_are_encoded() {
+        let link = format!(
+            "https://links.example.org/reset-password?token={}",
+            "x".repeat(80)
+        );
+        let plain = body(&format!("Open this link:\n{link}\n"));
+        assert_eq!(plain.encoding(), ContentTransferEncoding::SevenBit);
+        let raw = String::from_utf8(plain.into_vec()).unwrap();
+        assert!(raw.contains(&link));
+        assert!(raw.contains("\r\n") && !raw.contains("\r\r"));
+        assert_ne!(body("café").encoding(), ContentTransferEncoding::SevenBit);
+        assert_ne!(
+            body(&"y".repeat(1200)).encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Option<SmtpSettings>, Error> {
         let vars: HashMap<String, String> = vars
