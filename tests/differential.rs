@@ -20,6 +20,7 @@
 
 #[allow(unused_macros, unused_imports)] // the suite's macro is for the adapters' suites
 mod conformance;
+mod support_axum;
 #[allow(dead_code)] // `stop` and the join handle serve other test binaries
 mod support_rocket;
 
@@ -30,29 +31,15 @@ use conformance::{Reply, Served, Spawn, SpawnFuture, TestServer, PASSWORD};
 use referral::{Engine, MAX_BODY_BYTES};
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// axum as `examples/axum_server.rs` serves it: the router plus the `404` fallback.
 fn spawn_axum(engine: Engine) -> SpawnFuture {
     Box::pin(async move {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let address = listener.local_addr().expect("a bound address");
         let app = referral::axum::router()
             .fallback(referral::axum::not_found)
             .with_state(engine);
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    stopped.await.ok();
-                })
-                .await
-                .expect("the server runs");
-        });
-        Served::new(format!("http://{address}"), move || {
-            stop.send(()).ok();
-        })
+        let server = support_axum::spawn_axum(app).await;
+        Served::new(server.base_url.clone(), move || server.stop())
     })
 }
 

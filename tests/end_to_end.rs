@@ -7,6 +7,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test creates a database of its own and
 //! drops it afterwards. Unset, the PostgreSQL tests print one line and pass.
 
+mod support_axum;
 #[allow(dead_code)] // `stop` serves other test binaries
 mod support_rocket;
 
@@ -20,8 +21,7 @@ use referral::{
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use support_axum::spawn_axum;
 use tokio::task::JoinSet;
 
 /// A public base URL no server listens on, so a link built from anything else shows.
@@ -295,26 +295,11 @@ impl Api {
 }
 
 async fn serve_axum(engine: Engine) -> (String, Box<dyn FnOnce() + Send>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let address = listener.local_addr().expect("a bound address");
     let app = referral::axum::router()
         .fallback(referral::axum::not_found)
         .with_state(engine);
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                stopped.await.ok();
-            })
-            .await
-            .expect("the server runs");
-    });
-    (
-        format!("http://{address}"),
-        Box::new(move || {
-            stop.send(()).ok();
-        }),
-    )
+    let server = spawn_axum(app).await;
+    (server.base_url.clone(), Box::new(move || server.stop()))
 }
 
 async fn read(response: reqwest::Response) -> (StatusCode, Value) {
