@@ -121,7 +121,11 @@ mod tests {
     fn garbage_stops_the_walk_at_the_reporting_proxy() {
         let proxies = nets(&["10.0.0.0/8"]);
         assert_eq!(
-            client_address(Some(ip("10.0.0.1")), Some("1.1.1.1, junk, 10.0.0.9"), &proxies),
+            client_address(
+                Some(ip("10.0.0.1")),
+                Some("1.1.1.1, junk, 10.0.0.9"),
+                &proxies
+            ),
             Some(ip("10.0.0.9"))
         );
     }

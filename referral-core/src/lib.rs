@@ -73,10 +73,10 @@ pub use engine::{
 pub use error::{Error, FieldError};
 #[cfg(feature = "http")]
 pub use http::{
-    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, ApiRequest,
-    ApiResponse, Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount,
-    PathParams, Problem, ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody,
-    ResetConfirmRequest, ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
+    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, ApiRequest, ApiResponse,
+    Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount, PathParams, Problem,
+    ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest,
+    ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
 pub use mailer::{DisabledMailer, LogMailer, MailError, Mailer, Message, RecordingMailer};
 #[cfg(feature = "smtp")]

@@ -4,7 +4,7 @@ use referral::AccessTokenIssuer;
 use serde_json::json;
 use time::Duration;
 
-use super::{Reply, Spawn, TestServer, PASSWORD};
+use super::{Reply, Target, TestServer, PASSWORD};
 
 /// `{"alg":"none","typ":"JWT"}`, base64url.
 const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
@@ -34,8 +34,8 @@ fn segments(token: &str) -> [String; 3] {
     [parts[0].into(), parts[1].into(), parts[2].into()]
 }
 
-pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let tokens = refresh(&server, account.refresh()).await.expect_json(200);
     assert_eq!(tokens["token_type"], "Bearer");
@@ -46,8 +46,8 @@ pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(spa
     refresh(&server, next).await.expect_json(200);
 }
 
-pub async fn presenting_a_rotated_refresh_token_revokes_the_newer_one_too(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn presenting_a_rotated_refresh_token_revokes_the_newer_one_too(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let other_session = server.tokens("jane@example.com", PASSWORD).await;
     let rotated = refresh(&server, account.refresh()).await.expect_json(200);
@@ -61,8 +61,8 @@ pub async fn presenting_a_rotated_refresh_token_revokes_the_newer_one_too(spawn:
     }
 }
 
-pub async fn an_unknown_refresh_token_answers_401_invalid_refresh_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_unknown_refresh_token_answers_401_invalid_refresh_token(target: Target) {
+    let server = TestServer::start(target).await;
     for token in [
         "",
         "nonsense",
@@ -74,8 +74,8 @@ pub async fn an_unknown_refresh_token_answers_401_invalid_refresh_token(spawn: S
     }
 }
 
-pub async fn an_expired_refresh_token_answers_401_invalid_refresh_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_expired_refresh_token_answers_401_invalid_refresh_token(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     server.advance(Duration::days(30) + Duration::seconds(1));
     refresh(&server, account.refresh())
@@ -83,8 +83,8 @@ pub async fn an_expired_refresh_token_answers_401_invalid_refresh_token(spawn: S
         .expect_problem(401, "invalid_refresh_token");
 }
 
-pub async fn logout_answers_204_and_the_refresh_token_stops_working(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn logout_answers_204_and_the_refresh_token_stops_working(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let reply = server
         .post(
@@ -107,16 +107,16 @@ pub async fn logout_answers_204_and_the_refresh_token_stops_working(spawn: Spawn
 }
 
 pub async fn protected_routes_without_a_token_answer_401_with_www_authenticate_bearer(
-    spawn: Spawn,
+    target: Target,
 ) {
-    let server = TestServer::start(spawn).await;
+    let server = TestServer::start(target).await;
     for path in PROTECTED {
         expect_unauthorized(&server.get(path).await);
     }
 }
 
-pub async fn malformed_authorization_headers_answer_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn malformed_authorization_headers_answer_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let headers = [
         "Bearer".to_owned(),
@@ -133,8 +133,8 @@ pub async fn malformed_authorization_headers_answer_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_token_signed_with_another_key_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_token_signed_with_another_key_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let forger = AccessTokenIssuer::new(
         b"a different secret that is also long enough",
@@ -149,8 +149,8 @@ pub async fn a_token_signed_with_another_key_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn an_alg_none_token_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_alg_none_token_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let [_, payload, _] = segments(account.access());
     for token in [
@@ -161,8 +161,8 @@ pub async fn an_alg_none_token_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_token_claiming_another_algorithm_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_token_claiming_another_algorithm_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let [_, payload, signature] = segments(account.access());
     for header in [HS512_HEADER, RS256_HEADER] {
@@ -171,8 +171,8 @@ pub async fn a_token_claiming_another_algorithm_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_token_with_a_swapped_payload_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_token_with_a_swapped_payload_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let jane = server.register("jane@example.com", None).await;
     let john = server.register("john@example.com", None).await;
     let [header, _, signature] = segments(jane.access());
@@ -181,8 +181,8 @@ pub async fn a_token_with_a_swapped_payload_answers_401(spawn: Spawn) {
     expect_unauthorized(&server.get_as("/api/me", &forged).await);
 }
 
-pub async fn an_expired_access_token_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_expired_access_token_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     server.advance(Duration::minutes(14));
     server
@@ -195,8 +195,8 @@ pub async fn an_expired_access_token_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_refresh_token_is_not_an_access_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_refresh_token_is_not_an_access_token(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     expect_unauthorized(&server.get_as("/api/me", account.refresh()).await);
     let reset_token = server.reset_token_for("jane@example.com").await;

@@ -27,9 +27,11 @@ use crate::tokens::AccessTokenIssuer;
 use crate::user::{User, UserRecord};
 
 pub use accounts::{NewAccount, Registered};
-pub use referrals::{Referral, ReferralPage, ReferralStats, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW};
-pub use reset::{RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE};
+pub use referrals::{
+    Referral, ReferralPage, ReferralStats, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW,
+};
 pub(crate) use reset::RESET_MAIL_TOPIC;
+pub use reset::{RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE};
 
 /// The referral service: accounts, tokens, password resets, referrals and rewards.
 ///

@@ -183,9 +183,7 @@ mod tests {
             );
         }
         for bad in [0, 101, u32::MAX] {
-            assert!(
-                matches!(check_limit(bad), Err(Error::Validation(e)) if e[0].field == "limit")
-            );
+            assert!(matches!(check_limit(bad), Err(Error::Validation(e)) if e[0].field == "limit"));
         }
         assert_eq!(check_limit(100).unwrap(), 100);
     }

@@ -513,7 +513,10 @@ mod tests {
         let all: Vec<Endpoint> = Endpoint::all().collect();
         for endpoint in &all {
             assert_eq!(
-                TABLE.iter().filter(|spec| spec.endpoint == *endpoint).count(),
+                TABLE
+                    .iter()
+                    .filter(|spec| spec.endpoint == *endpoint)
+                    .count(),
                 1
             );
             assert_eq!(endpoint.spec().endpoint, *endpoint);
@@ -560,7 +563,10 @@ mod tests {
             .unwrap()
             .without([Endpoint::Register]);
         assert_eq!(mount.prefix(), "/v1/auth");
-        assert_eq!(mount.resolve("POST", "/v1/auth/login").unwrap().0, Endpoint::Login);
+        assert_eq!(
+            mount.resolve("POST", "/v1/auth/login").unwrap().0,
+            Endpoint::Login
+        );
         assert!(matches!(
             mount.resolve("POST", "/v1/auth/register"),
             Err(Error::NotFound)

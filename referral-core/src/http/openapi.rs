@@ -123,7 +123,9 @@ pub fn document(mount: &Mount) -> Document {
         match doc.paths.paths.get_mut(&path) {
             Some(item) => item.merge_operations(PathItem::new(method, operation)),
             None => {
-                doc.paths.paths.insert(path, PathItem::new(method, operation));
+                doc.paths
+                    .paths
+                    .insert(path, PathItem::new(method, operation));
             }
         }
     }

@@ -167,7 +167,10 @@ mod tests {
             retry_after_secs: 2,
         };
         let problem = Problem::from_error(&error);
-        assert_eq!((problem.status, problem.code.as_str()), (503, "unavailable"));
+        assert_eq!(
+            (problem.status, problem.code.as_str()),
+            (503, "unavailable")
+        );
         assert_eq!(
             Problem::headers_for(&error),
             vec![("retry-after", "2".to_owned())]

@@ -34,7 +34,12 @@ impl Engine {
     ///
     /// A request whose method or path does not fit the endpoint (an adapter routing it
     /// wrongly) is answered as [`fallback`](Self::fallback) would.
-    pub async fn serve(&self, mount: &Mount, endpoint: Endpoint, request: ApiRequest) -> ApiResponse {
+    pub async fn serve(
+        &self,
+        mount: &Mount,
+        endpoint: Endpoint,
+        request: ApiRequest,
+    ) -> ApiResponse {
         let started = Instant::now();
         let response = match mount.resolve(&request.method, &request.path) {
             Ok((routed, params)) if routed == endpoint => self
@@ -175,8 +180,8 @@ impl Engine {
 
     async fn http_register(&self, call: Call<'_>) -> Result<ApiResponse, Error> {
         let body: RegisterRequest = parse_json(call.request)?;
-        let mut account = NewAccount::new(body.email, body.password)
-            .client_address(self.client_of(call.request));
+        let mut account =
+            NewAccount::new(body.email, body.password).client_address(self.client_of(call.request));
         account.referral_code = body.referral_code;
         let registered = self.register(account).await?;
         let mut response = ApiResponse::json(201, &registered);

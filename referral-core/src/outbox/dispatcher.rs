@@ -68,8 +68,13 @@ impl Engine {
 enum Delivery {
     Sent,
     Skipped,
-    Retry { error: String, after: time::Duration },
-    Dead { reason: String },
+    Retry {
+        error: String,
+        after: time::Duration,
+    },
+    Dead {
+        reason: String,
+    },
 }
 
 impl OutboxDispatcher {

@@ -977,10 +977,7 @@ pub async fn a_token_hash_is_stored_once(storage: &dyn Storage) {
     };
     assert!(storage.insert_refresh_token(clash).await.is_err());
     let reset = reset_token(owner.user.id, T0);
-    storage
-        .create_reset_token(reset.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(reset.clone()).await.unwrap();
     let reset_clash = ResetTokenRecord {
         user_id: other.user.id,
         ..reset.clone()
@@ -1028,10 +1025,7 @@ pub async fn tokens_for_unknown_users_are_refused(storage: &dyn Storage) {
 pub async fn a_reset_token_names_its_user_until_it_expires(storage: &dyn Storage) {
     let owner = register(storage, "ada", T0).await.user;
     let token = reset_token(owner.id, T0);
-    storage
-        .create_reset_token(token.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(token.clone()).await.unwrap();
     let just_before = token.expires_at - Duration::microseconds(1);
     assert_eq!(
         storage
@@ -1055,10 +1049,7 @@ pub async fn a_reset_token_names_its_user_until_it_expires(storage: &dyn Storage
 pub async fn a_reset_token_works_once(storage: &dyn Storage) {
     let owner = register(storage, "ada", T0).await.user;
     let token = reset_token(owner.id, T0);
-    storage
-        .create_reset_token(token.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(token.clone()).await.unwrap();
     let now = at(Duration::minutes(1));
     assert_eq!(
         storage
@@ -1107,10 +1098,7 @@ pub async fn consuming_a_reset_token_changes_the_password_and_ends_every_session
         .await
         .unwrap();
     let token = reset_token(owner.user.id, T0);
-    storage
-        .create_reset_token(token.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(token.clone()).await.unwrap();
     let now = at(Duration::minutes(1));
     storage
         .consume_reset_token(&token.hash, &fake_hash("new"), now)
@@ -1150,19 +1138,10 @@ pub async fn a_new_reset_token_supersedes_the_older_one(storage: &dyn Storage) {
     let other = register(storage, "grace", T0).await.user;
     let older = reset_token(owner.id, T0);
     let theirs = reset_token(other.id, T0);
-    storage
-        .create_reset_token(older.clone())
-        .await
-        .unwrap();
-    storage
-        .create_reset_token(theirs.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(older.clone()).await.unwrap();
+    storage.create_reset_token(theirs.clone()).await.unwrap();
     let newer = reset_token(owner.id, at(Duration::minutes(1)));
-    storage
-        .create_reset_token(newer.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(newer.clone()).await.unwrap();
     let now = at(Duration::minutes(2));
     assert_eq!(
         storage.reset_token_user(&older.hash, now).await.unwrap(),
@@ -1196,10 +1175,7 @@ pub async fn a_new_reset_token_supersedes_the_older_one(storage: &dyn Storage) {
 pub async fn an_expired_reset_token_cannot_be_consumed(storage: &dyn Storage) {
     let owner = register(storage, "ada", T0).await;
     let token = reset_token(owner.user.id, T0);
-    storage
-        .create_reset_token(token.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(token.clone()).await.unwrap();
     assert_eq!(
         storage
             .consume_reset_token(&token.hash, &fake_hash("late"), token.expires_at)
@@ -1264,9 +1240,15 @@ pub async fn a_rate_limit_window_closes_at_its_end(storage: &dyn Storage) {
     storage.hit_rate_limit(&key("k"), T0, window).await.unwrap();
     let end = T0 + window;
     let last = end - Duration::microseconds(1);
-    let hit = storage.hit_rate_limit(&key("k"), last, window).await.unwrap();
+    let hit = storage
+        .hit_rate_limit(&key("k"), last, window)
+        .await
+        .unwrap();
     assert_eq!((hit.count, hit.started_at), (2, T0));
-    let hit = storage.hit_rate_limit(&key("k"), end, window).await.unwrap();
+    let hit = storage
+        .hit_rate_limit(&key("k"), end, window)
+        .await
+        .unwrap();
     assert_eq!((hit.count, hit.started_at), (1, end));
 }
 
@@ -1278,11 +1260,19 @@ pub async fn clearing_a_rate_limit_forgets_only_that_key(storage: &dyn Storage) 
     storage.clear_rate_limit(&key("a")).await.unwrap();
     storage.clear_rate_limit(&key("never-hit")).await.unwrap();
     assert_eq!(
-        storage.hit_rate_limit(&key("a"), T0, window).await.unwrap().count,
+        storage
+            .hit_rate_limit(&key("a"), T0, window)
+            .await
+            .unwrap()
+            .count,
         1
     );
     assert_eq!(
-        storage.hit_rate_limit(&key("b"), T0, window).await.unwrap().count,
+        storage
+            .hit_rate_limit(&key("b"), T0, window)
+            .await
+            .unwrap()
+            .count,
         2
     );
 }
@@ -1297,11 +1287,20 @@ pub async fn a_refund_takes_back_one_attempt_of_its_own_window(storage: &dyn Sto
         .await
         .unwrap();
     let third = storage.hit_rate_limit(&key("r"), T0, window).await.unwrap();
-    assert_eq!(third.count, 2, "one of the two earlier attempts was refunded");
+    assert_eq!(
+        third.count, 2,
+        "one of the two earlier attempts was refunded"
+    );
     let later = T0 + window;
-    storage.hit_rate_limit(&key("r"), later, window).await.unwrap();
+    storage
+        .hit_rate_limit(&key("r"), later, window)
+        .await
+        .unwrap();
     storage.refund_rate_limit(&key("r"), T0).await.unwrap();
-    let next = storage.hit_rate_limit(&key("r"), later, window).await.unwrap();
+    let next = storage
+        .hit_rate_limit(&key("r"), later, window)
+        .await
+        .unwrap();
     assert_eq!(
         (next.count, next.started_at),
         (2, later),
@@ -1528,10 +1527,7 @@ pub async fn concurrent_consumptions_of_one_reset_token_have_exactly_one_winner(
 ) {
     let owner = register(&*storage, "ada", T0).await.user;
     let token = reset_token(owner.id, T0);
-    storage
-        .create_reset_token(token.clone())
-        .await
-        .unwrap();
+    storage.create_reset_token(token.clone()).await.unwrap();
     let now = at(Duration::minutes(1));
     let mut set = JoinSet::new();
     for i in 0..8 {
