@@ -26,6 +26,7 @@
 pub mod accounts;
 pub mod bodies;
 pub mod concurrency;
+pub mod hardening;
 pub mod rate_limits;
 pub mod referrals;
 pub mod reset;
