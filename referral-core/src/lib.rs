@@ -70,8 +70,8 @@ pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
 pub use openapi::document as openapi_document;
 pub use outbox::{DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy};
 pub use password::{
-    Argon2Params, Password, PasswordHash, PasswordHasher, PasswordProblem, MAX_PASSWORD_CHARS,
-    MIN_PASSWORD_CHARS,
+    Argon2Params, HashingLimits, Password, PasswordHash, PasswordHasher, PasswordProblem,
+    DEFAULT_WAITING_PER_SLOT, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 pub use rate_limit::{RateLimit, RateWindow};
 pub use referral_code::{MalformedReferralCode, ReferralCode};

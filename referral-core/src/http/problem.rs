@@ -129,6 +129,7 @@ impl Problem {
             Error::MethodNotAllowed { .. } => {
                 Problem::new(405, "method_not_allowed", error.to_string())
             }
+            Error::Overloaded { .. } => Problem::new(503, "unavailable", error.to_string()),
             Error::Storage(StorageError::Unavailable(_)) => Problem::new(
                 503,
                 "unavailable",
@@ -144,11 +145,12 @@ impl Problem {
     }
 
     /// Extra headers the answer carries: `WWW-Authenticate` for `unauthorized`,
-    /// `Retry-After` for `rate_limited`, `Allow` for `method_not_allowed`.
+    /// `Retry-After` for `rate_limited` and an overloaded hasher, `Allow` for
+    /// `method_not_allowed`.
     pub fn headers_for(error: &Error) -> Vec<(&'static str, String)> {
         match error {
             Error::Unauthorized => vec![("www-authenticate", "Bearer".to_owned())],
-            Error::RateLimited { retry_after_secs } => {
+            Error::RateLimited { retry_after_secs } | Error::Overloaded { retry_after_secs } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             Error::MethodNotAllowed { allow } => vec![("allow", (*allow).to_owned())],
@@ -193,6 +195,13 @@ mod tests {
                 503,
                 "unavailable",
             ),
+            (
+                Error::Overloaded {
+                    retry_after_secs: 2,
+                },
+                503,
+                "unavailable",
+            ),
             (Error::Internal("secret detail".into()), 500, "internal"),
         ];
         for (error, status, code) in cases {
@@ -204,6 +213,23 @@ mod tests {
             );
             assert_eq!(problem.kind, "about:blank");
         }
+    }
+
+    #[test]
+    fn an_overloaded_hasher_answers_503_unavailable_with_retry_after() {
+        let error = Error::Overloaded {
+            retry_after_secs: 2,
+        };
+        let problem = Problem::from_error(&error);
+        assert_eq!(
+            (problem.status, problem.code.as_str()),
+            (503, "unavailable")
+        );
+        assert!(problem.detail.contains("retry in 2 seconds"), "{problem:?}");
+        assert_eq!(
+            Problem::headers_for(&error),
+            vec![("retry-after", "2".to_owned())]
+        );
     }
 
     #[test]
