@@ -83,8 +83,8 @@ pub use mailer::{DisabledMailer, LogMailer, MailError, Mailer, Message, Recordin
 pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
 pub use outbox::{DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy};
 pub use password::{
-    Argon2Params, Password, PasswordHash, PasswordHasher, PasswordProblem, MAX_PASSWORD_CHARS,
-    MIN_PASSWORD_CHARS,
+    Argon2Params, HashingLimits, Password, PasswordHash, PasswordHasher, PasswordProblem,
+    DEFAULT_WAITING_PER_SLOT, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 pub use rate_limit::{RateKey, RateKeys, RateLimit, RateScope, RateWindow};
 pub use referral_code::{MalformedReferralCode, ReferralCode};

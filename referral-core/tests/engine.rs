@@ -263,6 +263,72 @@ mod accounts {
         assert_eq!(unknown.to_string(), wrong.to_string());
     }
 
+    /// The median of `times`.
+    fn median(mut times: Vec<std::time::Duration>) -> std::time::Duration {
+        times.sort_unstable();
+        times[times.len() / 2]
+    }
+
+    /// Measured here rather than in the HTTP suite: the engine alone decides what a failed
+    /// login costs (adapters only translate), and timing it without sockets, a client and two
+    /// servers keeps the noise down and runs it once instead of once per adapter.
+    #[tokio::test]
+    async fn an_unknown_email_takes_as_long_as_a_wrong_password_at_the_default_cost() {
+        const ROUNDS: usize = 31;
+        // Median login times must agree within a factor of 2. Without the dummy verification
+        // an unknown email answers in microseconds against tens of milliseconds for a wrong
+        // password (measured: 69 µs against 40 ms, a ratio of 0.002), and a dummy costing less
+        // than half a real verification would fall outside too. Both kinds are interleaved,
+        // alternating which goes first, so a burst of load from neighbours lands on both alike,
+        // and medians of 31 ignore the bursts that don't. Measured on a shared 2-core machine
+        // at load average 10, and with four copies of this test running at once (medians of
+        // 20–195 ms), the ratio stayed within 0.84–1.09: a factor of 2 is far outside the noise
+        // and far inside the leak.
+        const TOLERANCE: f64 = 2.0;
+        let h = harness_with(|c| {
+            c.argon2(Argon2Params::default()).login_limit(RateLimit {
+                max: 1_000,
+                window: Duration::minutes(1),
+            })
+        });
+        h.engine
+            .register(register_request("known@example.com", None))
+            .await
+            .unwrap();
+        let login = |email: String| {
+            let engine = h.engine.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let err = engine
+                    .login(login_request(&email, "not the password"))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, Error::InvalidCredentials), "{err:?}");
+                started.elapsed()
+            }
+        };
+        // The first unknown email also hashes the dummy; keep that out of the measurements.
+        login("warm-up@example.com".to_owned()).await;
+        let (mut wrong_password, mut unknown_email) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let unknown = format!("ghost-{round}@example.com");
+            if round % 2 == 0 {
+                wrong_password.push(login("known@example.com".to_owned()).await);
+                unknown_email.push(login(unknown).await);
+            } else {
+                unknown_email.push(login(unknown).await);
+                wrong_password.push(login("known@example.com".to_owned()).await);
+            }
+        }
+        let (wrong_password, unknown_email) = (median(wrong_password), median(unknown_email));
+        let ratio = unknown_email.as_secs_f64() / wrong_password.as_secs_f64();
+        assert!(
+            (1.0 / TOLERANCE..=TOLERANCE).contains(&ratio),
+            "median login for an unknown email took {unknown_email:?}, for a wrong password \
+             {wrong_password:?} (ratio {ratio:.3})"
+        );
+    }
+
     #[tokio::test]
     async fn an_outdated_hash_is_replaced_at_the_next_successful_login() {
         let h = harness();

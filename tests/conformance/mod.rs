@@ -647,6 +647,8 @@ macro_rules! conformance_tests {
                 a_token_signed_with_another_key_answers_401,
                 an_alg_none_token_answers_401,
                 a_token_claiming_another_algorithm_answers_401,
+                a_token_signed_with_the_key_under_hs384_or_hs512_answers_401,
+                a_signed_token_of_another_type_answers_401,
                 a_token_with_a_swapped_payload_answers_401,
                 an_expired_access_token_answers_401,
                 a_refresh_token_is_not_an_access_token,

@@ -1,10 +1,11 @@
 //! Refresh rotation, reuse detection, logout, and the bearer-token check.
 
-use referral::AccessTokenIssuer;
-use serde_json::json;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use referral::{AccessClaims, AccessTokenIssuer};
+use serde_json::{json, Value};
 use time::Duration;
 
-use super::{Reply, Target, TestServer, PASSWORD};
+use super::{Reply, Target, TestServer, PASSWORD, SECRET};
 
 /// `{"alg":"none","typ":"JWT"}`, base64url.
 const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
@@ -32,6 +33,32 @@ fn segments(token: &str) -> [String; 3] {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a JWT has three segments: {token}");
     [parts[0].into(), parts[1].into(), parts[2].into()]
+}
+
+/// The claims the server put in `access` (every one an [`AccessClaims`] has), read with the
+/// test engines' secret.
+fn claims_of(access: &str) -> Value {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    let claims: AccessClaims = decode(
+        access,
+        &DecodingKey::from_secret(SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("the server's access token is signed with SECRET")
+    .claims;
+    serde_json::to_value(claims).expect("claims are JSON")
+}
+
+/// `claims` signed with the test engines' own secret under `algorithm`.
+fn signed_with_secret(algorithm: Algorithm, claims: &Value) -> String {
+    encode(
+        &Header::new(algorithm),
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("claims sign")
 }
 
 pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(target: Target) {
@@ -168,6 +195,49 @@ pub async fn a_token_claiming_another_algorithm_answers_401(target: Target) {
     for header in [HS512_HEADER, RS256_HEADER] {
         let token = format!("{header}.{payload}.{signature}");
         expect_unauthorized(&server.get_as("/api/me", &token).await);
+    }
+}
+
+/// A server with one user, and the claims of that user's access token, which re-signed under
+/// HS256 with the server's secret are accepted: a forgery built from them that is refused is
+/// refused for what it changed.
+async fn server_and_faithful_claims(target: Target) -> (TestServer, Value) {
+    let server = TestServer::start(target).await;
+    let account = server.register("jane@example.com", None).await;
+    let claims = claims_of(account.access());
+    let faithful = signed_with_secret(Algorithm::HS256, &claims);
+    server.get_as("/api/me", &faithful).await.expect_json(200);
+    (server, claims)
+}
+
+pub async fn a_token_signed_with_the_key_under_hs384_or_hs512_answers_401(target: Target) {
+    let (server, claims) = server_and_faithful_claims(spawn).await;
+    for algorithm in [Algorithm::HS384, Algorithm::HS512] {
+        let token = signed_with_secret(algorithm, &claims);
+        for path in PROTECTED {
+            expect_unauthorized(&server.get_as(path, &token).await);
+        }
+    }
+}
+
+pub async fn a_signed_token_of_another_type_answers_401(target: Target) {
+    let (server, claims) = server_and_faithful_claims(spawn).await;
+    let mut forged = Vec::new();
+    for typ in ["refresh", "reset", ""] {
+        let mut other = claims.clone();
+        other["typ"] = json!(typ);
+        forged.push(signed_with_secret(Algorithm::HS256, &other));
+    }
+    let mut untyped = claims;
+    untyped
+        .as_object_mut()
+        .expect("claims are an object")
+        .remove("typ");
+    forged.push(signed_with_secret(Algorithm::HS256, &untyped));
+    for token in &forged {
+        for path in PROTECTED {
+            expect_unauthorized(&server.get_as(path, token).await);
+        }
     }
 }
 
