@@ -57,7 +57,12 @@
 //!
 //! Request bodies are read straight from Rocket's `Data` up to
 //! [`MAX_BODY_BYTES`](referral_core::MAX_BODY_BYTES) (64 KiB), whatever Rocket's configured
-//! data limits, within [`Config::request_timeout`](referral_core::Config::request_timeout).
+//! data limits, within [`Config::request_timeout`](referral_core::Config::request_timeout)
+//! (`408 request_timeout` past it). One limit is beyond the adapter: Rocket 0.5 itself reads
+//! the first 14 bytes of every request body before any route runs (to look for a form's
+//! `_method` field), with no time limit, so a client that stalls within those bytes holds
+//! its connection until it hangs up. In production, put a proxy with a body timeout in
+//! front (nginx's `client_body_timeout`, say), as Rocket's own deployment guide advises.
 //!
 //! Rocket 0.5 cannot represent a method it does not know (`PROPFIND`, `PURGE`, any
 //! extension method): it routes nothing and calls the `400` catcher. axum routes such a

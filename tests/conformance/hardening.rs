@@ -169,17 +169,31 @@ pub async fn a_body_that_stops_arriving_answers_408(target: Target) {
         .strip_prefix("http://")
         .expect("an http base URL");
     let mut stream = TcpStream::connect(address).await.expect("connecting");
+    // Twenty bytes of a hundred, then nothing. (Rocket 0.5 itself waits, before any route
+    // runs and without a time limit, for the first 14 bytes of every body: a stall within
+    // those is beyond an adapter's reach; see referral-rocket's docs.)
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Content-Length: 100\r\nConnection: close\r\n\r\n{{\"email\":",
+         Content-Length: 100\r\nConnection: close\r\n\r\n{{\"email\": \"jane@examp",
         server.path("/api/login")
     );
     stream.write_all(head.as_bytes()).await.expect("writing");
+    // Read until the problem document has arrived: a server may keep the connection open
+    // after answering (hoping for the rest of the body), so EOF is not awaited.
     let mut answer = Vec::new();
-    tokio::time::timeout(StdDuration::from_secs(20), stream.read_to_end(&mut answer))
+    let read_answer = async {
+        let mut chunk = [0u8; 1024];
+        while !String::from_utf8_lossy(&answer).ends_with('}') {
+            let read = stream.read(&mut chunk).await.expect("reading the answer");
+            if read == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..read]);
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(20), read_answer)
         .await
-        .expect("the server answers a stalled body in time")
-        .expect("reading the answer");
+        .expect("the server answers a stalled body in time");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");

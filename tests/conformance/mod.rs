@@ -700,6 +700,16 @@ macro_rules! conformance_tests {
                 twenty_parallel_registrations_with_one_code_all_succeed_and_count_twenty,
                 racing_registrations_of_one_email_yield_exactly_one_account,
             ],
+            hardening: [
+                sixty_parallel_wrong_logins_get_at_most_ten_answers_401,
+                the_eleventh_sign_up_from_one_address_within_the_hour_answers_429,
+                the_twenty_first_reset_request_from_one_address_within_the_hour_answers_429,
+                a_forwarded_for_header_from_an_untrusted_peer_changes_nothing,
+                a_trusted_proxys_forwarded_address_is_the_one_counted,
+                answers_carrying_tokens_are_never_cached_or_sniffed,
+                a_body_that_stops_arriving_answers_408,
+                a_body_without_a_content_type_answers_400_invalid_json,
+            ],
             );
             $crate::conformance::conformance_tests!(@$extra $spawn, $backend, $prefix);
         }

@@ -211,7 +211,7 @@ async fn server_and_faithful_claims(target: Target) -> (TestServer, Value) {
 }
 
 pub async fn a_token_signed_with_the_key_under_hs384_or_hs512_answers_401(target: Target) {
-    let (server, claims) = server_and_faithful_claims(spawn).await;
+    let (server, claims) = server_and_faithful_claims(target).await;
     for algorithm in [Algorithm::HS384, Algorithm::HS512] {
         let token = signed_with_secret(algorithm, &claims);
         for path in PROTECTED {
@@ -221,7 +221,7 @@ pub async fn a_token_signed_with_the_key_under_hs384_or_hs512_answers_401(target
 }
 
 pub async fn a_signed_token_of_another_type_answers_401(target: Target) {
-    let (server, claims) = server_and_faithful_claims(spawn).await;
+    let (server, claims) = server_and_faithful_claims(target).await;
     let mut forged = Vec::new();
     for typ in ["refresh", "reset", ""] {
         let mut other = claims.clone();
