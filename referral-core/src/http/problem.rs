@@ -135,7 +135,9 @@ impl Problem {
                 "The service is temporarily unavailable; try again shortly",
             ),
             Error::Storage(_)
-            | Error::Mail(MailError::Rejected(_) | MailError::Unavailable(_))
+            | Error::Mail(
+                MailError::Rejected(_) | MailError::Unavailable(_) | MailError::Throttled { .. },
+            )
             | Error::Config(_)
             | Error::Internal(_) => Problem::new(500, "internal", "An internal error occurred"),
             #[allow(unreachable_patterns)]
