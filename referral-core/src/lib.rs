@@ -8,7 +8,8 @@
 //! - [`Engine`]: the operations, and [`Engine::handle`] for the HTTP contract.
 //! - [`Storage`]: persistence; [`MemoryStorage`] here, SQLite and PostgreSQL behind the
 //!   `sqlite` and `postgres` features.
-//! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], and SMTP behind `smtp`.
+//! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], SMTP behind `smtp`, and
+//!   Postmark, SendGrid, Mailgun and Resend behind `mail-api`; [`MailSettings`] picks one.
 //! - `testing` (feature `testing`): the contract suites every `Storage` and `Mailer` runs.
 //!
 //! ```
@@ -64,7 +65,9 @@ pub use http::{
     RequestBody, ResetConfirmRequest, ResetRequest, Route, Tokens, User, API_PREFIX, JSON,
     MAX_BODY_BYTES, PROBLEM_JSON,
 };
-pub use mailer::{LogMailer, MailError, Mailer, Message, RecordingMailer};
+#[cfg(feature = "mail-api")]
+pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};
+pub use mailer::{LogMailer, MailError, MailSettings, Mailer, Message, RecordingMailer};
 #[cfg(feature = "smtp")]
 pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
 pub use openapi::document as openapi_document;

@@ -2,19 +2,27 @@
 //! retry can help.
 //!
 //! Implementations: [`LogMailer`] (prints through `tracing`), [`RecordingMailer`] (keeps
-//! messages in memory for tests, and can be told to fail), and `SmtpMailer` behind the `smtp`
-//! feature. Mail is never sent from a request: the engine queues it in the storage outbox and
-//! the outbox dispatcher hands it to the mailer, with retries.
+//! messages in memory for tests, and can be told to fail), `SmtpMailer` behind the `smtp`
+//! feature, and `ApiMailer` (Postmark, SendGrid, Mailgun, Resend over HTTPS) behind the
+//! `mail-api` feature. [`MailSettings`] picks one from the environment. Mail is never sent
+//! from a request: the engine queues it in the storage outbox and the outbox dispatcher hands
+//! it to the mailer, with retries.
 
 mod log;
 mod message;
+#[cfg(feature = "mail-api")]
+mod providers;
 mod recording;
+mod settings;
 #[cfg(feature = "smtp")]
 mod smtp;
 
 pub use log::LogMailer;
 pub use message::Message;
+#[cfg(feature = "mail-api")]
+pub use providers::{ApiKey, ApiMailer, ApiSettings, Provider, MAX_RETRY_AFTER};
 pub use recording::RecordingMailer;
+pub use settings::MailSettings;
 #[cfg(feature = "smtp")]
 pub use smtp::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
 

@@ -389,9 +389,8 @@ impl SmtpMailer {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
+    use crate::mailer::settings::test_variables::{config_message, lookup};
 
     #[test]
     fn ascii_bodies_go_out_as_7bit_with_long_links_intact_and_others_are_encoded() {
@@ -412,18 +411,11 @@ mod tests {
     }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Option<SmtpSettings>, Error> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        SmtpSettings::from_lookup(|name| vars.get(name).cloned())
+        SmtpSettings::from_lookup(lookup(vars))
     }
 
     fn config_error(vars: &[(&str, &str)]) -> String {
-        match settings(vars) {
-            Err(Error::Config(message)) => message,
-            other => panic!("expected a configuration error, got {other:?}"),
-        }
+        config_message(settings(vars))
     }
 
     #[test]
