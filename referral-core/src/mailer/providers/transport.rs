@@ -97,11 +97,7 @@ impl Answer {
 /// back; permanent: every other 4xx (the provider says the request itself is wrong);
 /// transient again: anything else unexpected (1xx, a redirect), which points at the
 /// endpoint, not at the message.
-pub(super) fn classify(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    reason: String,
-) -> MailError {
+fn classify(status: StatusCode, retry_after: Option<Duration>, reason: String) -> MailError {
     match (status.as_u16(), retry_after) {
         (429 | 503, Some(retry_after)) => MailError::Throttled {
             reason,
@@ -170,7 +166,7 @@ fn unanswered(provider: &str, timeout: Duration, error: &reqwest::Error) -> Mail
 }
 
 /// One line of at most [`MAX_REASON_CHARS`] characters, control characters as spaces.
-pub(super) fn tidy(text: &str) -> String {
+fn tidy(text: &str) -> String {
     let line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
