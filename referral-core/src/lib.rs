@@ -13,7 +13,8 @@
 //!   bodies, problem documents and the OpenAPI document.
 //! - [`Storage`]: persistence; [`MemoryStorage`] here, SQLite and PostgreSQL behind the
 //!   `sqlite` and `postgres` features.
-//! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], and SMTP behind `smtp`.
+//! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], SMTP behind `smtp`, and
+//!   Postmark, SendGrid, Mailgun and Resend behind `mail-api`; [`MailSettings`] picks one.
 //! - `testing` (feature `testing`): the contract suites every `Storage` and `Mailer` runs.
 //!
 //! ```
@@ -78,7 +79,11 @@ pub use http::{
     ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest,
     ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
-pub use mailer::{DisabledMailer, LogMailer, MailError, Mailer, Message, RecordingMailer};
+#[cfg(feature = "mail-api")]
+pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};
+pub use mailer::{
+    DisabledMailer, LogMailer, MailError, MailSettings, Mailer, Message, RecordingMailer,
+};
 #[cfg(feature = "smtp")]
 pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
 pub use outbox::{DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy};

@@ -9,9 +9,7 @@ use ipnet::IpNet;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::mailer::{LogMailer, Mailer};
-#[cfg(feature = "smtp")]
-use crate::mailer::{SmtpMailer, SmtpSettings};
+use crate::mailer::{MailSettings, Mailer};
 
 /// Address the service listens on when `BIND` is unset.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
@@ -26,7 +24,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://referral.db";
 /// | `DATABASE_URL` | `sqlite://referral.db`; `postgres://…` selects PostgreSQL |
 /// | `SECRET_KEY` | none: a random key per start, with a warning |
 /// | `APP_BASE_URL` | `http://{BIND}` |
+/// | `MAIL_PROVIDER` | `smtp` when `MAIL_SERVER` is set, else `log`; or `postmark`, `sendgrid`, `mailgun`, `resend` (see [`MailSettings`]) |
 /// | `MAIL_SERVER`, `MAIL_PORT`, `MAIL_USE_TLS`, `MAIL_USE_SSL`, `MAIL_USERNAME`, `MAIL_PASSWORD`, `MAIL_FROM` | unset: mail is logged, not sent |
+/// | `MAIL_API_KEY`, `MAIL_DOMAIN` (Mailgun), `MAIL_API_URL` | for the HTTP providers |
 /// | `TRUSTED_PROXIES` | none: the client address is the socket peer; else comma-separated CIDRs (or addresses) whose `X-Forwarded-For` is believed |
 ///
 /// ```no_run
@@ -48,9 +48,8 @@ pub struct Settings {
     pub app_base_url: String,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// SMTP settings when `MAIL_SERVER` is set.
-    #[cfg(feature = "smtp")]
-    pub smtp: Option<SmtpSettings>,
+    /// How mail is sent: log, SMTP or an HTTP provider.
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -78,13 +77,12 @@ impl Settings {
             secret_key: get("SECRET_KEY"),
             app_base_url: get("APP_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
             trusted_proxies: parse_proxies(get("TRUSTED_PROXIES").as_deref().unwrap_or(""))?,
-            #[cfg(feature = "smtp")]
-            smtp: SmtpSettings::from_lookup(&lookup)?,
+            mail: MailSettings::from_lookup(&lookup)?,
         })
     }
 
-    /// The engine these settings describe: storage opened (and migrated), SMTP or log
-    /// mailer, secret key or a random one (with a warning).
+    /// The engine these settings describe: storage opened (and migrated), the mailer
+    /// [`MailSettings`] names, secret key or a random one (with a warning).
     pub async fn engine(&self) -> Result<Engine, Error> {
         let mut config = Config::builder()
             .app_base_url(&self.app_base_url)
@@ -107,16 +105,7 @@ impl Settings {
     }
 
     fn mailer(&self) -> Result<Arc<dyn Mailer>, Error> {
-        #[cfg(feature = "smtp")]
-        if let Some(smtp) = &self.smtp {
-            tracing::info!(server = %smtp.server, port = smtp.port, "sending mail through SMTP");
-            return Ok(Arc::new(SmtpMailer::new(smtp.clone())?));
-        }
-        tracing::warn!(
-            "MAIL_SERVER is not set: mail is printed to the log instead of sent, reset links \
-             included (development only)"
-        );
-        Ok(Arc::new(LogMailer))
+        self.mail.mailer()
     }
 }
 

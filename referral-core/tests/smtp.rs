@@ -251,3 +251,52 @@ async fn a_server_that_never_answers_times_out_as_unavailable() {
     );
     silent.abort();
 }
+
+/// An SMTP server that greets, answers `EHLO` with no extensions (so no SMTPUTF8), and says
+/// `250` to anything else until `QUIT`.
+async fn server_without_smtputf8() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let _ = write.write_all(b"220 localhost ESMTP\r\n").await;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply: &[u8] = match line.to_ascii_uppercase().get(..4) {
+                    Some("QUIT") => b"221 bye\r\n",
+                    _ => b"250 localhost\r\n",
+                };
+                if write.write_all(reply).await.is_err() || reply.starts_with(b"221") {
+                    break;
+                }
+            }
+        }
+    });
+    (port, server)
+}
+
+#[tokio::test]
+async fn a_non_ascii_recipient_the_server_cannot_take_is_rejected_not_retried() {
+    let (port, server) = server_without_smtputf8().await;
+    let mailer = SmtpMailer::new(SmtpSettings {
+        port,
+        timeout: StdDuration::from_secs(5),
+        ..SmtpSettings::new("127.0.0.1")
+    })
+    .unwrap();
+    let to = referral_core::Email::parse("zoë@example.com").unwrap();
+    let error = mailer
+        .send(&Message::new(
+            to,
+            "Hello",
+            "text".into(),
+            "<p>html</p>".into(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(error.is_permanent(), "{error:?}");
+    assert!(error.to_string().contains("SMTPUTF8"), "{error}");
+    server.abort();
+}
