@@ -10,8 +10,8 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use referral_core::storage::PruneReport;
 use referral_core::{
-    ApiRequest, Config, DispatchReport, Engine, MailError, Mailer, ManualClock, MemoryStorage,
-    Message, OutboxPolicy, RecordingMailer, RequestBody, Storage,
+    ApiRequest, Config, DispatchReport, Engine, Error, MailError, Mailer, ManualClock,
+    MemoryStorage, Message, NewAccount, OutboxPolicy, RecordingMailer, RequestBody, Storage,
 };
 use time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -27,7 +27,7 @@ fn with_policy(policy: OutboxPolicy) -> Config {
 /// Registers `email` and asks for a reset, which queues one message.
 async fn queue_reset(engine: &Engine, email: &str) {
     engine
-        .register(referral_core::NewAccount::new(email, PASSWORD))
+        .register(NewAccount::new(email, PASSWORD))
         .await
         .unwrap();
     engine.request_password_reset(email, None).await.unwrap();
@@ -308,14 +308,36 @@ async fn housekeeping_deletes_ended_windows_and_dead_tokens_and_keeps_live_ones(
     let alice = h.register("alice@example.com").await.tokens;
     let bob = h.register("bob@example.com").await.tokens;
     h.register("carol@example.com").await;
-    for email in ["bob@example.com", "carol@example.com"] {
+    h.register("dave@example.com").await;
+    let reset_requests = [
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+        "dave@example.com",
+    ];
+    for email in reset_requests {
         h.engine.request_password_reset(email, None).await.unwrap();
     }
+    let report = h.deliver().await;
+    assert_eq!(
+        (report.sent, report.pruned),
+        (
+            4,
+            PruneReport {
+                reset_tokens: 1, // Dave's first, superseded by his second in the same round
+                ..PruneReport::default()
+            }
+        )
+    );
     let mailed = h.mailed_reset_tokens().await;
-    let (_, bob_reset) = mailed
-        .iter()
-        .find(|(to, _)| to == "bob@example.com")
-        .unwrap();
+    let first_to = |email: &str| &mailed.iter().find(|(to, _)| to == email).unwrap().1;
+    let bob_reset = first_to("bob@example.com");
+    assert!(matches!(
+        h.engine
+            .confirm_password_reset(first_to("dave@example.com"), "dave's new password")
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
 
     // Alice ends one session and starts another; Bob resets his password.
     h.engine.logout(&alice.refresh_token).await.unwrap();
@@ -334,7 +356,7 @@ async fn housekeeping_deletes_ended_windows_and_dead_tokens_and_keeps_live_ones(
     );
     assert!(matches!(
         h.engine.refresh(&bob.refresh_token).await,
-        Err(referral_core::Error::InvalidRefreshToken)
+        Err(Error::InvalidRefreshToken)
     ));
 
     h.clock.advance(Duration::minutes(30));
@@ -342,7 +364,7 @@ async fn housekeeping_deletes_ended_windows_and_dead_tokens_and_keeps_live_ones(
         dispatcher.housekeeping().await.unwrap(),
         PruneReport {
             rate_limits: 1,  // Alice's login window (15 minutes)
-            reset_tokens: 1, // Carol's, expired unused
+            reset_tokens: 2, // Carol's and Dave's second, expired unused
             ..PruneReport::default()
         }
     );
@@ -365,10 +387,11 @@ async fn housekeeping_deletes_ended_windows_and_dead_tokens_and_keeps_live_ones(
     assert_eq!(
         dispatcher.housekeeping().await.unwrap(),
         PruneReport {
-            // Bob's and Carol's reset-mail windows (an hour), their login windows.
-            rate_limits: 4,
-            // Carol's first token and Alice's rotated one, issued an hour ago.
-            refresh_tokens: 2,
+            // Bob's, Carol's and Dave's reset-mail windows (an hour), Bob's and Carol's
+            // login windows.
+            rate_limits: 5,
+            // Carol's and Dave's first tokens and Alice's rotated one, issued an hour ago.
+            refresh_tokens: 3,
             ..PruneReport::default()
         }
     );
