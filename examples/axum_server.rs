@@ -2,10 +2,12 @@
 //!
 //! Reads a `.env` file if present, then `BIND`, `DATABASE_URL` (SQLite file `referral.db` by
 //! default, created and migrated; `postgres://` selects PostgreSQL), `SECRET_KEY`,
-//! `APP_BASE_URL` and `MAIL_*` (see `referral::Settings`). Sends queued mail through the outbox
-//! dispatcher. Logs one line when listening and stops cleanly on SIGINT or SIGTERM.
+//! `APP_BASE_URL`, `MAIL_*` and `TRUSTED_PROXIES` (see `referral::Settings`). Sends queued mail
+//! through the outbox dispatcher. Logs one line when listening and stops cleanly on SIGINT or
+//! SIGTERM.
 
 use std::error::Error;
+use std::net::SocketAddr;
 
 use referral::Settings;
 use tokio::net::TcpListener;
@@ -29,9 +31,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // Connect info gives the engine each request's peer address (per-address limits).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     outbox.shutdown().await?;
     tracing::info!("stopped");
     Ok(())

@@ -4,7 +4,8 @@
 //! listens, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM. No `Rocket.toml` is read: the
 //! configuration is `referral::Settings` from the environment (`.env` first): `BIND`,
 //! `DATABASE_URL` (SQLite `referral.db` by default; `postgres://` selects PostgreSQL),
-//! `SECRET_KEY`, `APP_BASE_URL`, `MAIL_*`. Queued mail goes out through the outbox dispatcher.
+//! `SECRET_KEY`, `APP_BASE_URL`, `MAIL_*`, `TRUSTED_PROXIES`. Queued mail goes out through the
+//! outbox dispatcher.
 
 #[cfg(unix)]
 use std::collections::HashSet;
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use referral::Settings;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
+use rocket::shield::{Permission, Shield};
 use tracing_subscriber::EnvFilter;
 
 /// Rocket's own log lines (its launch banner, one line per request, a line per `404`) say
@@ -72,6 +74,9 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         ..rocket::Config::default()
     };
     rocket::custom(config)
+        // The engine sends nosniff and X-Frame-Options itself; Shield adds the rest of its
+        // defaults but Permissions-Policy, so answers match the axum server's header for header.
+        .attach(Shield::default().disable::<Permission>())
         .attach(referral::rocket::stage_with(engine))
         // Unknown paths outside `/api` answer the contract's `404` problem too, as axum's do.
         .register("/", referral::rocket::catchers())

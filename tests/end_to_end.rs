@@ -4,23 +4,23 @@
 //! over a real socket, with mail delivered over SMTP to an in-process `SmtpCatcher`.
 //!
 //! PostgreSQL comes from `REFERRAL_TEST_POSTGRES_URL` (for example
-//! `postgres://postgres@127.0.0.1:5432/test`); each test creates a database of its own and
-//! drops it afterwards. Unset, the PostgreSQL tests print one line and pass.
+//! `postgres://postgres@127.0.0.1:5432/test`); each test works in a `ScratchPostgres` database
+//! of its own. Unset, the PostgreSQL tests print one line and pass.
 
 mod support_axum;
 #[allow(dead_code)] // `stop` serves other test binaries
 mod support_rocket;
 
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
-use referral::testing::{CaughtMail, SmtpCatcher};
+use referral::testing::{CaughtMail, ScratchPostgres, SmtpCatcher};
 use referral::{
-    Argon2Params, Config, Engine, OutboxHandle, OutboxPolicy, SmtpMailer, SmtpSettings,
+    Argon2Params, Config, Engine, OutboxHandle, OutboxPolicy, RateLimit, SmtpMailer,
+    SmtpSettings,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
 use support_axum::spawn_axum;
 use tokio::task::JoinSet;
 
@@ -29,9 +29,14 @@ const APP_BASE_URL: &str = "https://referrals.e2e.example";
 const SECRET: &str = "end-to-end-secret-of-well-over-thirty-two-bytes";
 const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new passphrase";
-const POSTGRES_URL_VARIABLE: &str = "REFERRAL_TEST_POSTGRES_URL";
 /// How long a mail may take to arrive.
 const MAIL_WAIT: Duration = Duration::from_secs(20);
+
+/// Per-address limits high enough for one address to sign up everyone in these tests.
+const GENEROUS: RateLimit = RateLimit {
+    max: 100_000,
+    window: time::Duration::hours(1),
+};
 
 /// Cheap argon2id: hashing is not what these tests are about.
 const CHEAP_ARGON2: Argon2Params = Argon2Params {
@@ -56,14 +61,13 @@ enum Database {
 enum Store {
     /// Kept for its `Drop`, which removes the directory and the database file.
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        server_url: String,
-        name: String,
-    },
+    /// Kept for its `Drop`, which drops the scratch database.
+    Postgres(#[allow(dead_code)] ScratchPostgres),
 }
 
 impl Store {
-    /// A new empty database, or `None` when PostgreSQL is asked for and not configured.
+    /// A new empty database and its URL, or `None` when PostgreSQL is asked for and not
+    /// configured.
     async fn create(database: Database) -> Option<(Store, String)> {
         match database {
             Database::Sqlite => {
@@ -73,81 +77,12 @@ impl Store {
                 Some((Store::Sqlite(dir), url))
             }
             Database::Postgres => {
-                let server_url = postgres_url()?;
-                let name = format!("referral_e2e_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::connect(&server_url)
-                    .await
-                    .expect("connecting to REFERRAL_TEST_POSTGRES_URL");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("creating a scratch database");
-                admin.close().await.ok();
-                let url = with_database(&server_url, &name);
-                Some((Store::Postgres { server_url, name }, url))
+                let scratch = ScratchPostgres::create().await?;
+                let url = scratch.url().to_owned();
+                Some((Store::Postgres(scratch), url))
             }
         }
     }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let Store::Postgres { server_url, name } = self else {
-            return; // the TempDir removes the SQLite file
-        };
-        let (server_url, scratch) = (server_url.clone(), name.clone());
-        // Drop cannot await: drop the database from a thread with a runtime of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let mut admin = PgConnection::connect(&server_url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await?;
-                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop scratch database {name}");
-        }
-    }
-}
-
-fn postgres_url() -> Option<String> {
-    match std::env::var(POSTGRES_URL_VARIABLE) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            static SAID: Once = Once::new();
-            SAID.call_once(|| {
-                println!("REFERRAL_TEST_POSTGRES_URL not set; skipping PostgreSQL end-to-end tests")
-            });
-            None
-        }
-    }
-}
-
-/// `server_url` with its database name replaced by `name` (query parameters kept).
-fn with_database(server_url: &str, name: &str) -> String {
-    let (base, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server_url, None),
-    };
-    let (scheme, rest) = base
-        .split_once("://")
-        .expect("REFERRAL_TEST_POSTGRES_URL is a postgres:// URL");
-    let authority = rest
-        .split_once('/')
-        .map_or(rest, |(authority, _)| authority);
-    let mut url = format!("{scheme}://{authority}/{name}");
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
 }
 
 /// A client of one server.
@@ -186,6 +121,9 @@ impl Service {
             .secret(SECRET)
             .app_base_url(APP_BASE_URL)
             .argon2(CHEAP_ARGON2)
+            // Every client here is 127.0.0.1: per-address limits have their own tests.
+            .registration_limit(GENEROUS)
+            .reset_request_limit(GENEROUS)
             .outbox(OutboxPolicy {
                 backoff_base: time::Duration::milliseconds(100),
                 backoff_max: time::Duration::milliseconds(400),
@@ -522,17 +460,4 @@ end_to_end! {
     rocket_postgres_mail_waits_for_the_smtp_server: mail_waits_for_the_smtp_server(Rocket, Postgres);
     axum_sqlite_parallel_registrations: parallel_registrations(Axum, Sqlite);
     rocket_sqlite_parallel_registrations: parallel_registrations(Rocket, Sqlite);
-}
-
-#[test]
-fn the_database_name_of_a_postgres_url_is_replaced() {
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
-        "postgres://postgres@127.0.0.1:5432/x"
-    );
-    assert_eq!(
-        with_database("postgres://u:p@db/test?sslmode=disable", "x"),
-        "postgres://u:p@db/x?sslmode=disable"
-    );
-    assert_eq!(with_database("postgres://db", "x"), "postgres://db/x");
 }

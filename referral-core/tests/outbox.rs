@@ -25,11 +25,14 @@ fn with_policy(policy: OutboxPolicy) -> Config {
 }
 
 /// Registers `email` and asks for a reset, which queues one message.
+/// Registers `email` (delivering the registration's events) and asks for a reset, which
+/// queues one message.
 async fn queue_reset(engine: &Engine, email: &str) {
     engine
         .register(NewAccount::new(email, PASSWORD))
         .await
         .unwrap();
+    engine.outbox_dispatcher().dispatch_due().await.unwrap();
     engine.request_password_reset(email, None).await.unwrap();
 }
 

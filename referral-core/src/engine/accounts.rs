@@ -3,15 +3,16 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::Engine;
+use super::{Engine, EventType};
 use crate::email::Email;
 use crate::error::{Error, FieldError};
 use crate::password::Password;
 use crate::rate_limit::RateScope;
 use crate::referral_code::ReferralCode;
-use crate::storage::{NewReferral, NewUser, StorageError};
+use crate::storage::{NewReferral, NewUser, OutboxMessage, StorageError};
 use crate::tokens::Tokens;
 use crate::user::{User, UserRecord};
 
@@ -152,10 +153,10 @@ impl Engine {
             };
             let (token, refresh_token) = self.new_refresh_token(&user, Uuid::now_v7());
             let new = NewUser {
+                outbox: self.registration_events(&user, referral.as_ref()),
                 user: user.clone(),
                 referral: referral.clone(),
                 refresh_token,
-                outbox: Vec::new(),
             };
             match storage.create_user(new).await {
                 Ok(()) => {
@@ -174,6 +175,41 @@ impl Engine {
         Err(Error::Internal(format!(
             "could not draw an unused referral code in {CODE_ATTEMPTS} attempts"
         )))
+    }
+
+    /// The events a registration writes with it: the new user, the referral, each reward.
+    fn registration_events(
+        &self,
+        user: &UserRecord,
+        referral: Option<&NewReferral>,
+    ) -> Vec<OutboxMessage> {
+        let referrer = referral.map(|referral| referral.referrer);
+        let mut events = vec![self.event(
+            EventType::UserRegistered,
+            Some(user.id),
+            json!({ "user_id": user.id, "referrer_id": referrer }),
+        )];
+        if let Some(referral) = referral {
+            events.push(self.event(
+                EventType::ReferralCreated,
+                Some(referral.referrer),
+                json!({ "user_id": user.id, "referrer_id": referral.referrer }),
+            ));
+            events.extend(referral.rewards.iter().map(|entry| {
+                self.event(
+                    EventType::RewardCreated,
+                    Some(entry.beneficiary),
+                    json!({
+                        "reward_id": entry.id,
+                        "user_id": entry.beneficiary,
+                        "referral_user_id": user.id,
+                        "kind": entry.kind.as_str(),
+                        "points": entry.points,
+                    }),
+                )
+            }));
+        }
+        events
     }
 
     /// Checks an email and password and starts a session.

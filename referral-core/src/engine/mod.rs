@@ -3,6 +3,7 @@
 //! these methods; a CLI, a job or a GraphQL resolver calls them directly.
 
 mod accounts;
+mod events;
 mod referrals;
 mod reset;
 mod sessions;
@@ -27,6 +28,8 @@ use crate::tokens::AccessTokenIssuer;
 use crate::user::{User, UserRecord};
 
 pub use accounts::{NewAccount, Registered};
+pub(crate) use events::EVENT_TOPIC_PREFIX;
+pub use events::{Event, EventType};
 pub use referrals::{
     Referral, ReferralPage, ReferralStats, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW,
 };

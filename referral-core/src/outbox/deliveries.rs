@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::mailer::Message;
 use crate::storage::OutboxMessage;
 
-use crate::engine::RESET_MAIL_TOPIC;
+use crate::engine::{EVENT_TOPIC_PREFIX, RESET_MAIL_TOPIC};
 
 /// The mail to send for `message` now, if any. An error other than a storage outage means
 /// the message can never be delivered (an unknown topic, an unreadable payload, a request
@@ -17,6 +17,8 @@ pub(super) async fn prepare(
 ) -> Result<Option<Message>, Error> {
     match message.topic.as_str() {
         RESET_MAIL_TOPIC => engine.reset_mail(message).await,
+        // No handler or webhook is configured to receive events: delivered to nobody.
+        topic if topic.starts_with(EVENT_TOPIC_PREFIX) => Ok(None),
         other => Err(Error::Internal(format!(
             "unknown outbox topic {other:?} (queued by a newer version?)"
         ))),

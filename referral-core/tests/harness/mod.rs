@@ -90,11 +90,20 @@ impl Harness {
     }
 
     /// Registers `email` with [`PASSWORD`], no code, from no address.
+    /// Registers `email`, and delivers the events the registration queued (so the outbox
+    /// holds only what the test itself queues next).
     pub async fn register(&self, email: &str) -> Registered {
-        self.engine
+        let registered = self
+            .engine
             .register(NewAccount::new(email, PASSWORD))
             .await
-            .expect("registration")
+            .expect("registration");
+        self.engine
+            .outbox_dispatcher()
+            .dispatch_due()
+            .await
+            .expect("the registration's events are delivered");
+        registered
     }
 
     /// Registers `email` with `code`.
