@@ -28,7 +28,7 @@ macro_rules! outbox_columns {
 pub(crate) use outbox_columns;
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
+pub struct UserRow {
     id: Uuid,
     email: String,
     password_hash: String,
@@ -58,7 +58,7 @@ impl UserRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct ReferralRow {
+pub struct ReferralRow {
     referee_id: Uuid,
     email: String,
     joined_at: i64,
@@ -77,7 +77,7 @@ impl ReferralRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct OutboxRow {
+pub struct OutboxRow {
     id: Uuid,
     recipient: String,
     subject: String,
