@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use ipnet::IpNet;
 use rand::RngCore;
 use time::Duration;
 
@@ -13,6 +14,10 @@ use crate::rewards::RewardPolicy;
 
 /// Fewest bytes a signing secret may have (HS256 wants at least its output size).
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Longest lifetime, window or delay any setting may have (about ten years): past it,
+/// "now + duration" could overflow the date range, so longer values are refused at build.
+pub const MAX_DURATION: Duration = Duration::days(3650);
 
 /// The key that signs access tokens. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -74,6 +79,10 @@ pub struct Config {
     pub(crate) rewards: RewardPolicy,
     pub(crate) login_limit: RateLimit,
     pub(crate) reset_mail_limit: RateLimit,
+    pub(crate) registration_limit: RateLimit,
+    pub(crate) reset_request_limit: RateLimit,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    pub(crate) request_timeout: Duration,
     pub(crate) argon2: Argon2Params,
     pub(crate) outbox: OutboxPolicy,
 }
@@ -119,6 +128,26 @@ impl Config {
         self.reset_mail_limit
     }
 
+    /// Sign-ups allowed per client address.
+    pub fn registration_limit(&self) -> RateLimit {
+        self.registration_limit
+    }
+
+    /// Reset requests allowed per client address.
+    pub fn reset_request_limit(&self) -> RateLimit {
+        self.reset_request_limit
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed (see [`client_address`](crate::client_address)).
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
+
+    /// How long an adapter waits for a whole request body before answering `408`.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     /// The argon2id cost.
     pub fn argon2(&self) -> Argon2Params {
         self.argon2
@@ -144,6 +173,10 @@ pub struct ConfigBuilder {
     rewards: RewardPolicy,
     login_limit: RateLimit,
     reset_mail_limit: RateLimit,
+    registration_limit: RateLimit,
+    reset_request_limit: RateLimit,
+    trusted_proxies: Vec<IpNet>,
+    request_timeout: Duration,
     argon2: Argon2Params,
     outbox: OutboxPolicy,
 }
@@ -162,6 +195,10 @@ impl Default for ConfigBuilder {
             rewards: RewardPolicy::default(),
             login_limit: RateLimit::LOGIN_DEFAULT,
             reset_mail_limit: RateLimit::RESET_MAIL_DEFAULT,
+            registration_limit: RateLimit::REGISTRATION_DEFAULT,
+            reset_request_limit: RateLimit::RESET_REQUEST_DEFAULT,
+            trusted_proxies: Vec::new(),
+            request_timeout: Duration::seconds(10),
             argon2: Argon2Params::default(),
             outbox: OutboxPolicy::default(),
         }
@@ -235,6 +272,32 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sign-ups allowed per client address per window (default 10 per hour).
+    pub fn registration_limit(mut self, limit: RateLimit) -> Self {
+        self.registration_limit = limit;
+        self
+    }
+
+    /// Reset requests allowed per client address per window (default 20 per hour).
+    pub fn reset_request_limit(mut self, limit: RateLimit) -> Self {
+        self.reset_request_limit = limit;
+        self
+    }
+
+    /// Proxies (CIDRs) whose `X-Forwarded-For` header is believed (default none: the client
+    /// address is the socket peer).
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// How long adapters wait for a whole request body (default 10 seconds); a slower
+    /// client gets `408 request_timeout`.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
     /// Argon2id cost (default m=19456 KiB, t=2, p=1).
     pub fn argon2(mut self, params: Argon2Params) -> Self {
         self.argon2 = params;
@@ -258,13 +321,7 @@ impl ConfigBuilder {
                 ))
             }
         };
-        let positive = |name: &str, ttl: Duration| {
-            if ttl.is_positive() {
-                Ok(ttl)
-            } else {
-                Err(Error::Config(format!("{name} must be positive")))
-            }
-        };
+        let positive = |name: &str, ttl: Duration| bounded(name, ttl);
         let app_base_url = self.app_base_url.trim().trim_end_matches('/').to_owned();
         let scheme_ok = app_base_url.starts_with("http://") || app_base_url.starts_with("https://");
         if !scheme_ok || app_base_url.contains(['?', '#', ' ']) {
@@ -275,12 +332,13 @@ impl ConfigBuilder {
         for (name, limit) in [
             ("login limit", self.login_limit),
             ("reset mail limit", self.reset_mail_limit),
+            ("registration limit", self.registration_limit),
+            ("reset request limit", self.reset_request_limit),
         ] {
-            if limit.max == 0 || !limit.window.is_positive() {
-                return Err(Error::Config(format!(
-                    "{name} needs a positive count and window"
-                )));
+            if limit.max == 0 {
+                return Err(Error::Config(format!("{name} needs a positive count")));
             }
+            bounded(&format!("{name} window"), limit.window)?;
         }
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(Error::Config(
@@ -299,9 +357,26 @@ impl ConfigBuilder {
             rewards: self.rewards,
             login_limit: self.login_limit,
             reset_mail_limit: self.reset_mail_limit,
+            registration_limit: self.registration_limit,
+            reset_request_limit: self.reset_request_limit,
+            trusted_proxies: self.trusted_proxies,
+            request_timeout: positive("request timeout", self.request_timeout)?,
             argon2: self.argon2,
             outbox: self.outbox.validated()?,
         })
+    }
+}
+
+/// `duration` when it is positive and at most [`MAX_DURATION`]; a config error naming
+/// `name` otherwise.
+pub(crate) fn bounded(name: &str, duration: Duration) -> Result<Duration, Error> {
+    if duration.is_positive() && duration <= MAX_DURATION {
+        Ok(duration)
+    } else {
+        Err(Error::Config(format!(
+            "{name} must be positive and at most {} days, got {duration}",
+            MAX_DURATION.whole_days()
+        )))
     }
 }
 
@@ -354,6 +429,25 @@ mod tests {
         assert!(Config::builder()
             .random_secret()
             .reset_ttl(Duration::ZERO)
+            .build()
+            .is_err());
+    }
+
+    #[test]
+    fn durations_that_could_overflow_a_date_are_refused() {
+        let err = Config::builder()
+            .random_secret()
+            .refresh_ttl(Duration::MAX)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("refresh token lifetime"), "{err}");
+        let limit = RateLimit {
+            max: 1,
+            window: Duration::days(100_000),
+        };
+        assert!(Config::builder()
+            .random_secret()
+            .login_limit(limit)
             .build()
             .is_err());
     }

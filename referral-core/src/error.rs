@@ -1,4 +1,5 @@
-//! The engine's error type: one variant per outcome a caller can act on.
+//! The engine's error type: one variant per outcome a caller can act on, each with the
+//! stable `code` and HTTP status the contract gives it.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,7 +7,8 @@ use crate::mailer::MailError;
 use crate::storage::StorageError;
 
 /// One invalid field of a request, as listed in a `validation_failed` problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The request field (`email`, `password`, `limit`, …).
     pub field: String,
@@ -27,12 +29,15 @@ impl FieldError {
     }
 }
 
-/// Everything that can go wrong in the engine. Each variant maps to exactly one HTTP answer
-/// (see [`Problem`](crate::Problem)).
+/// Everything that can go wrong in the engine.
+///
+/// Each variant has one stable [`code`](Error::code) and one HTTP [`status`](Error::status),
+/// whether the caller is an HTTP adapter or code of your own (a CLI, a job, a GraphQL
+/// resolver): branch on the variant or the code, never on the message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The body is not JSON, or not of the expected shape.
+    /// The body is not JSON, or not of the expected shape, or not sent as JSON.
     #[error("request body is not valid JSON of the expected shape: {0}")]
     InvalidJson(String),
     /// One or more fields are invalid.
@@ -62,12 +67,22 @@ pub enum Error {
         /// Seconds until the window passes (at least 1).
         retry_after_secs: u64,
     },
+    /// Too much work is already queued (password hashing); retry after the given number of
+    /// seconds.
+    #[error("The service is busy; retry in {retry_after_secs} seconds")]
+    Overloaded {
+        /// Seconds to wait before retrying (at least 1).
+        retry_after_secs: u64,
+    },
     /// The request body is larger than the limit.
     #[error("Request body exceeds {limit} bytes")]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The request body did not arrive in time.
+    #[error("The request body was not received in time")]
+    RequestTimeout,
     /// No endpoint at that path.
     #[error("No endpoint at this path")]
     NotFound,
@@ -75,7 +90,7 @@ pub enum Error {
     #[error("Method not allowed; allowed: {allow}")]
     MethodNotAllowed {
         /// The methods the path accepts, for the `Allow` header.
-        allow: &'static str,
+        allow: String,
     },
     /// Storage failed.
     #[error(transparent)]
@@ -95,5 +110,123 @@ impl Error {
     /// A validation error about one field.
     pub fn invalid(field: &str, code: &str, message: &str) -> Self {
         Error::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    /// The stable snake_case code clients branch on (`email_taken`, `rate_limited`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidJson(_) => "invalid_json",
+            Error::Validation(_) => "validation_failed",
+            Error::EmailTaken | Error::Storage(StorageError::EmailTaken) => "email_taken",
+            Error::UnknownReferralCode => "unknown_referral_code",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::Unauthorized => "unauthorized",
+            Error::InvalidResetToken => "invalid_reset_token",
+            Error::InvalidRefreshToken => "invalid_refresh_token",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::RequestTimeout => "request_timeout",
+            Error::NotFound => "not_found",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::Overloaded { .. } | Error::Storage(StorageError::Unavailable(_)) => {
+                "unavailable"
+            }
+            Error::Storage(_) | Error::Mail(_) | Error::Config(_) | Error::Internal(_) => {
+                "internal"
+            }
+        }
+    }
+
+    /// The HTTP status the contract answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidJson(_) | Error::InvalidResetToken => 400,
+            Error::InvalidCredentials | Error::Unauthorized | Error::InvalidRefreshToken => 401,
+            Error::NotFound => 404,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::RequestTimeout => 408,
+            Error::EmailTaken | Error::Storage(StorageError::EmailTaken) => 409,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::Validation(_) | Error::UnknownReferralCode => 422,
+            Error::RateLimited { .. } => 429,
+            Error::Overloaded { .. } | Error::Storage(StorageError::Unavailable(_)) => 503,
+            Error::Storage(_) | Error::Mail(_) | Error::Config(_) | Error::Internal(_) => 500,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for errors that say so.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after_secs } | Error::Overloaded { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_contract_code_has_its_status() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (Error::InvalidJson("x".into()), 400, "invalid_json"),
+            (
+                Error::invalid("email", "invalid_email", "bad"),
+                422,
+                "validation_failed",
+            ),
+            (Error::EmailTaken, 409, "email_taken"),
+            (Error::Storage(StorageError::EmailTaken), 409, "email_taken"),
+            (Error::UnknownReferralCode, 422, "unknown_referral_code"),
+            (Error::InvalidCredentials, 401, "invalid_credentials"),
+            (Error::Unauthorized, 401, "unauthorized"),
+            (Error::InvalidResetToken, 400, "invalid_reset_token"),
+            (Error::InvalidRefreshToken, 401, "invalid_refresh_token"),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+                "rate_limited",
+            ),
+            (
+                Error::Overloaded {
+                    retry_after_secs: 1,
+                },
+                503,
+                "unavailable",
+            ),
+            (
+                Error::PayloadTooLarge { limit: 65536 },
+                413,
+                "payload_too_large",
+            ),
+            (Error::RequestTimeout, 408, "request_timeout"),
+            (Error::NotFound, 404, "not_found"),
+            (
+                Error::MethodNotAllowed {
+                    allow: "POST".into(),
+                },
+                405,
+                "method_not_allowed",
+            ),
+            (
+                Error::Storage(StorageError::unavailable("down")),
+                503,
+                "unavailable",
+            ),
+            (
+                Error::Storage(StorageError::backend("bug")),
+                500,
+                "internal",
+            ),
+            (Error::Internal("secret detail".into()), 500, "internal"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!((error.status(), error.code()), (status, code), "{error:?}");
+        }
     }
 }

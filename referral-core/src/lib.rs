@@ -2,23 +2,33 @@
 //!
 //! The framework-agnostic engine of the `referral` crate: accounts, JWT authentication,
 //! password reset by email, and referrals with rewards. It owns every rule (validation,
-//! hashing, tokens, referrals, rewards, resets, rate limits) and the whole HTTP surface as
-//! plain types, so the axum and Rocket adapters only translate.
+//! hashing, tokens, referrals, rewards, resets, rate limits) and, behind the `http` feature,
+//! the whole HTTP surface as data, so the axum and Rocket adapters only translate.
 //!
-//! - [`Engine`]: the operations, and [`Engine::handle`] for the HTTP contract.
+//! - [`Engine`]: the operations, taking and returning domain types (for a CLI, a job, a
+//!   GraphQL resolver as much as for HTTP); every [`Error`] has a stable
+//!   [`code`](Error::code) and [`status`](Error::status).
+//! - `http` (feature `http`): the endpoint table ([`Endpoint`], [`Mount`]),
+//!   [`Engine::serve`] for one endpoint, [`Engine::handle`] for the whole contract, request
+//!   bodies, problem documents and the OpenAPI document.
 //! - [`Storage`]: persistence; [`MemoryStorage`] here, SQLite and PostgreSQL behind the
 //!   `sqlite` and `postgres` features.
 //! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], and SMTP behind `smtp`.
 //! - `testing` (feature `testing`): the contract suites every `Storage` and `Mailer` runs.
 //!
 //! ```
-//! use referral_core::{ApiRequest, Config, Engine, RequestBody};
+//! use std::sync::Arc;
+//! use referral_core::{Config, Engine, LogMailer, NewAccount};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let engine = Engine::builder(Config::builder().random_secret().build()?).build()?;
-//! let mut request = ApiRequest::new("GET", "/api/health");
-//! request.body = RequestBody::Complete(Vec::new());
-//! let response = engine.handle(request).await;
-//! assert_eq!(response.status, 200);
+//! let engine = Engine::builder(Config::builder().random_secret().build()?)
+//!     .mailer(Arc::new(LogMailer))
+//!     .build()?;
+//! let jane = engine
+//!     .register(NewAccount::new("jane@example.com", "correct horse battery"))
+//!     .await?;
+//! let tokens = engine.login("jane@example.com", "correct horse battery").await?;
+//! let me = engine.authenticate(&tokens.access_token).await?;
+//! assert_eq!(me.id, jane.user.id);
 //! # Ok::<(), referral_core::Error>(())
 //! # }).unwrap();
 //! ```
@@ -26,15 +36,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod client_address;
 mod clock;
 mod common_passwords;
 mod config;
 mod email;
 mod engine;
 mod error;
+#[cfg(feature = "http")]
 mod http;
 pub mod mailer;
-mod openapi;
 mod outbox;
 mod password;
 mod rate_limit;
@@ -44,36 +55,38 @@ mod rewards;
 mod settings;
 pub mod storage;
 mod templates;
+mod timestamp;
 mod tokens;
 mod user;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use client_address::client_address;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, ConfigBuilder, Secret, MIN_SECRET_BYTES};
+pub use config::{Config, ConfigBuilder, Secret, MAX_DURATION, MIN_SECRET_BYTES};
 pub use email::{Email, EmailProblem, MAX_EMAIL_LEN};
 pub use engine::{
-    Engine, EngineBuilder, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE,
-    RESET_REQUESTED_MESSAGE,
+    Engine, EngineBuilder, NewAccount, Referral, ReferralPage, ReferralStats, Registered,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
 };
 pub use error::{Error, FieldError};
+#[cfg(feature = "http")]
 pub use http::{
-    reason_phrase, ApiRequest, ApiResponse, Health, LoginRequest, MessageBody, Problem, Referral,
-    ReferralPage, ReferralStats, ReferralsQuery, RefreshRequest, RegisterRequest, Registered,
-    RequestBody, ResetConfirmRequest, ResetRequest, Route, Tokens, User, API_PREFIX, JSON,
-    MAX_BODY_BYTES, PROBLEM_JSON,
+    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, ApiRequest, ApiResponse,
+    Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount, PathParams, Problem,
+    ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest,
+    ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
-pub use mailer::{LogMailer, MailError, Mailer, Message, RecordingMailer};
+pub use mailer::{DisabledMailer, LogMailer, MailError, Mailer, Message, RecordingMailer};
 #[cfg(feature = "smtp")]
 pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
-pub use openapi::document as openapi_document;
 pub use outbox::{DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy};
 pub use password::{
     Argon2Params, Password, PasswordHash, PasswordHasher, PasswordProblem, MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,
 };
-pub use rate_limit::{RateLimit, RateWindow};
+pub use rate_limit::{RateKey, RateKeys, RateLimit, RateScope, RateWindow};
 pub use referral_code::{MalformedReferralCode, ReferralCode};
 pub use rewards::{RewardEntry, RewardKind, RewardPolicy};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -83,5 +96,5 @@ pub use storage::PostgresStorage;
 #[cfg(feature = "sqlite")]
 pub use storage::SqliteStorage;
 pub use storage::{MemoryStorage, Storage, StorageError};
-pub use tokens::{AccessClaims, AccessToken, AccessTokenIssuer, OpaqueToken, TokenHash};
-pub use user::UserRecord;
+pub use tokens::{AccessClaims, AccessToken, AccessTokenIssuer, OpaqueToken, TokenHash, Tokens};
+pub use user::{User, UserRecord};

@@ -1,5 +1,6 @@
-//! The stored account.
+//! Users: the stored account, and the account as answers show it.
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,8 +21,30 @@ pub struct UserRecord {
     pub referral_code: ReferralCode,
     /// Who referred the user, if anyone. Set once, at registration.
     pub referred_by: Option<Uuid>,
-    /// Bumped by every password reset; access tokens carrying an older version are refused.
+    /// Bumped by every password reset; access tokens carrying an older version are refused,
+    /// and so are refresh tokens issued at an older version.
     pub token_version: i64,
     /// When the account was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// A user as answers show them (`User` in the contract); see
+/// [`Engine::user_view`](crate::Engine::user_view).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct User {
+    /// Id (UUID v7).
+    pub id: Uuid,
+    /// Normalised email.
+    pub email: String,
+    /// The user's own referral code.
+    pub referral_code: String,
+    /// `{APP_BASE_URL}/register?ref={referral_code}`.
+    pub referral_link: String,
+    /// Who referred the user.
+    pub referred_by: Option<Uuid>,
+    /// RFC 3339, UTC, whole seconds.
+    #[serde(with = "crate::timestamp")]
+    #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }

@@ -3,14 +3,11 @@
 
 use std::sync::Arc;
 
-use referral_core::storage::{open, NewUser, RefreshTokenRecord, SqliteStorage};
-use referral_core::testing::StorageUnderTest;
-use referral_core::{
-    Email, OpaqueToken, PasswordHash, ReferralCode, Storage, StorageError, UserRecord,
-};
+use referral_core::storage::{open, NewUser, SqliteStorage};
+use referral_core::testing::{fixtures, StorageUnderTest};
+use referral_core::{Email, RateKey, Storage, StorageError};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 /// A database file in a temporary directory, opened through `storage::open`; the directory
 /// goes when the case ends.
@@ -54,27 +51,9 @@ mod memory {
 }
 
 fn registration(address: &str) -> NewUser {
+    let email = Email::parse(address).expect("a valid test address");
     let now = OffsetDateTime::now_utc();
-    let id = Uuid::now_v7();
-    NewUser {
-        user: UserRecord {
-            id,
-            email: Email::parse(address).unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$fake"),
-            referral_code: ReferralCode::generate(),
-            referred_by: None,
-            token_version: 0,
-            created_at: now,
-        },
-        referral: None,
-        refresh_token: RefreshTokenRecord {
-            hash: OpaqueToken::generate().hash(),
-            user_id: id,
-            family_id: Uuid::now_v7(),
-            issued_at: now,
-            expires_at: now + Duration::days(30),
-        },
-    }
+    fixtures::registration(fixtures::user_record(email, fixtures::unusable_hash(), now))
 }
 
 #[tokio::test]
@@ -115,7 +94,7 @@ async fn a_read_only_database_answers_reads_and_refuses_writes_with_errors() {
     );
     let now = OffsetDateTime::now_utc();
     assert!(read_only
-        .hit_rate_limit("login:ada@example.com", now, Duration::minutes(15))
+        .hit_rate_limit(&RateKey::from_bytes([7; 32]), now, Duration::minutes(15))
         .await
         .is_err());
     assert!(read_only

@@ -1,35 +1,97 @@
 //! Accounts: registration (with an optional referral code) and login.
 
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Engine;
 use crate::email::Email;
 use crate::error::{Error, FieldError};
-use crate::http::{LoginRequest, RegisterRequest, Registered, Tokens};
 use crate::password::Password;
-use crate::rate_limit::login_key;
+use crate::rate_limit::RateScope;
 use crate::referral_code::ReferralCode;
 use crate::storage::{NewReferral, NewUser, StorageError};
-use crate::user::UserRecord;
+use crate::tokens::Tokens;
+use crate::user::{User, UserRecord};
 
-/// Draws of a fresh referral code before giving up (40-bit codes: a collision is rare, three
+/// Draws of a fresh referral code before giving up (40-bit codes: a collision is rare, five
 /// in a row means something else is wrong).
 const CODE_ATTEMPTS: usize = 5;
+
+/// A sign-up, as [`Engine::register`] takes it: the fields as the person typed them (the
+/// engine validates and normalises them), and where the request came from.
+///
+/// ```
+/// use referral_core::NewAccount;
+/// let account = NewAccount::new("jane@example.com", "correct horse battery")
+///     .referral_code("AB12CD34");
+/// # let _ = account;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewAccount {
+    /// Email as typed.
+    pub email: String,
+    /// Password as typed.
+    pub password: String,
+    /// Someone's referral code as typed (case and surrounding spaces ignored; blank means
+    /// none).
+    pub referral_code: Option<String>,
+    /// The client's address, for the per-address sign-up limit (`None`: not counted, as for
+    /// a CLI).
+    pub client_address: Option<IpAddr>,
+}
+
+impl NewAccount {
+    /// A sign-up with `email` and `password`, no referral code, from no address.
+    pub fn new(email: impl Into<String>, password: impl Into<String>) -> Self {
+        NewAccount {
+            email: email.into(),
+            password: password.into(),
+            referral_code: None,
+            client_address: None,
+        }
+    }
+
+    /// With someone's referral code.
+    pub fn referral_code(mut self, code: impl Into<String>) -> Self {
+        self.referral_code = Some(code.into());
+        self
+    }
+
+    /// From this client address.
+    pub fn client_address(mut self, address: Option<IpAddr>) -> Self {
+        self.client_address = address;
+        self
+    }
+}
+
+/// What a registration answers: the new user and their first tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct Registered {
+    /// The new user.
+    pub user: User,
+    /// Their first tokens.
+    pub tokens: Tokens,
+}
 
 impl Engine {
     /// Registers a user, with the referral and its rewards when a code is given, and starts
     /// their first session.
     ///
-    /// Errors: [`Error::Validation`] (email, password), [`Error::EmailTaken`],
+    /// Errors: [`Error::Validation`] (email, password), [`Error::RateLimited`] (too many
+    /// sign-ups from the client's address), [`Error::EmailTaken`],
     /// [`Error::UnknownReferralCode`].
-    pub async fn register(&self, request: RegisterRequest) -> Result<Registered, Error> {
+    pub async fn register(&self, account: NewAccount) -> Result<Registered, Error> {
         let mut errors = Vec::new();
-        let email = Email::parse(&request.email)
+        let email = Email::parse(&account.email)
             .map_err(|problem| {
                 errors.push(FieldError::new("email", problem.code(), problem.message()))
             })
             .ok();
-        let password = Password::new_for(&request.password, email.as_ref())
+        let password = Password::new_for(&account.password, email.as_ref())
             .map_err(|problem| {
                 errors.push(FieldError::new(
                     "password",
@@ -41,8 +103,13 @@ impl Engine {
         let (Some(email), Some(password)) = (email, password) else {
             return Err(Error::Validation(errors));
         };
+        if let Some(address) = account.client_address {
+            let limit = self.inner.config.registration_limit;
+            self.count_attempt(RateScope::RegisterFromAddress, &address.to_string(), limit)
+                .await?;
+        }
         let storage = &self.inner.storage;
-        let referrer = match request
+        let referrer = match account
             .referral_code
             .as_deref()
             .map(str::trim)
@@ -83,11 +150,12 @@ impl Engine {
                 token_version: 0,
                 created_at: self.now(),
             };
-            let (token, refresh_token) = self.new_refresh_token(id, Uuid::now_v7());
+            let (token, refresh_token) = self.new_refresh_token(&user, Uuid::now_v7());
             let new = NewUser {
                 user: user.clone(),
                 referral: referral.clone(),
                 refresh_token,
+                outbox: Vec::new(),
             };
             match storage.create_user(new).await {
                 Ok(()) => {
@@ -110,26 +178,24 @@ impl Engine {
 
     /// Checks an email and password and starts a session.
     ///
-    /// An unknown email and a wrong password fail alike ([`Error::InvalidCredentials`]) and
-    /// take the same time (a dummy hash is verified). Failures are counted per email, known
-    /// or not; past the limit, logins for the email get [`Error::RateLimited`] until the
-    /// window passes.
-    pub async fn login(&self, request: LoginRequest) -> Result<Tokens, Error> {
-        let password = Password::normalise(&request.password);
-        let email = Email::parse(&request.email).ok();
-        let key = match &email {
-            Some(email) => login_key(email),
-            None => format!("login:{}", request.email.trim().to_lowercase()),
+    /// Every attempt is counted per email (known or not) before the password is checked, and
+    /// the limit is decided on that count, so concurrent attempts cannot get past it; a
+    /// successful login takes its attempt back. An unknown email and a wrong password fail
+    /// alike ([`Error::InvalidCredentials`]) and take the same time (a dummy hash is
+    /// verified). Past the limit: [`Error::RateLimited`] until the window passes.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Tokens, Error> {
+        let password = Password::normalise(password);
+        let email = Email::parse(email).map_err(|_| email.trim().to_lowercase());
+        let identifier = match &email {
+            Ok(email) => email.as_str(),
+            Err(raw) => raw.as_str(),
         };
-        let limit = self.inner.config.login_limit;
-        let storage = &self.inner.storage;
-        let window = storage.rate_limit(&key, self.now(), limit.window).await?;
-        if let Some(retry_after_secs) = limit.retry_after(window, self.now()) {
-            return Err(Error::RateLimited { retry_after_secs });
-        }
+        let attempt = self
+            .count_attempt(RateScope::Login, identifier, self.inner.config.login_limit)
+            .await?;
         let user = match &email {
-            Some(email) => storage.user_by_email(email).await?,
-            None => None,
+            Ok(email) => self.inner.storage.user_by_email(email).await?,
+            Err(_) => None,
         };
         let verified = match &user {
             Some(user) => {
@@ -144,16 +210,25 @@ impl Engine {
             }
         };
         let Some(user) = user.filter(|_| verified) else {
-            storage
-                .hit_rate_limit(&key, self.now(), limit.window)
-                .await?;
             return Err(Error::InvalidCredentials);
         };
+        self.refund_attempt(attempt).await?;
         if self.inner.hasher.needs_rehash(&user.password_hash) {
             let rehashed = self.inner.hasher.hash(&password).await?;
-            storage.update_password_hash(user.id, &rehashed).await?;
-            tracing::info!(user = %user.id, "password rehashed with current parameters");
+            // Only over the hash just verified: a reset that landed meanwhile wins.
+            if self
+                .inner
+                .storage
+                .replace_password_hash(user.id, &user.password_hash, &rehashed)
+                .await?
+            {
+                tracing::info!(user = %user.id, "password rehashed with current parameters");
+            }
         }
-        self.start_session(&user).await
+        // A reset or password change that landed while the password was checked retired the
+        // version this session would be issued at: no session then.
+        self.start_session(&user)
+            .await?
+            .ok_or(Error::InvalidCredentials)
     }
 }

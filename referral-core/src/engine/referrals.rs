@@ -2,12 +2,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::Engine;
 use crate::error::Error;
-use crate::http::{Referral, ReferralPage, ReferralStats};
 use crate::storage::ReferralCursor;
 use crate::user::UserRecord;
 
@@ -18,18 +18,61 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 /// The window of `referrals_last_30_days`.
 pub const RECENT_WINDOW: Duration = Duration::days(30);
 
+/// One referred user, as their referrer sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct Referral {
+    /// The referred user's id.
+    pub user_id: Uuid,
+    /// Masked email: `j***@example.com`.
+    pub email: String,
+    /// When they joined (RFC 3339, UTC).
+    #[serde(with = "crate::timestamp")]
+    #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]
+    pub joined_at: OffsetDateTime,
+    /// Points the referrer earned from this sign-up.
+    pub reward_points: i64,
+}
+
+/// One page of a referrer's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct ReferralPage {
+    /// Newest first.
+    pub referrals: Vec<Referral>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A user's referral statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct ReferralStats {
+    /// The user's own code.
+    pub referral_code: String,
+    /// The user's referral link.
+    pub referral_link: String,
+    /// Users referred.
+    pub total_referrals: u64,
+    /// Users referred in the last 30 days.
+    pub referrals_last_30_days: u64,
+    /// Sum of the user's reward ledger entries.
+    pub total_reward_points: i64,
+    /// Users referred by the user's referrals.
+    pub second_tier_referrals: u64,
+}
+
 impl Engine {
-    /// One page of the users `user` referred, newest first.
-    ///
-    /// `limit` is the raw query value (1..=100, default 50) and `cursor` the previous page's
-    /// `next_cursor`; a bad value of either is an [`Error::Validation`] naming the field.
+    /// One page of the users `user` referred, newest first: at most `limit` (1..=100) of
+    /// them, after `cursor` (the previous page's `next_cursor`). A `limit` out of range or a
+    /// cursor this API did not hand out is an [`Error::Validation`] naming the field.
     pub async fn referrals(
         &self,
         user: &UserRecord,
-        limit: Option<&str>,
+        limit: u32,
         cursor: Option<&str>,
     ) -> Result<ReferralPage, Error> {
-        let limit = parse_limit(limit)?;
+        check_limit(limit)?;
         let after = cursor.map(decode_cursor).transpose()?;
         let mut rows = self
             .inner
@@ -76,17 +119,16 @@ impl Engine {
     }
 }
 
-fn parse_limit(raw: Option<&str>) -> Result<u32, Error> {
-    let Some(raw) = raw else {
-        return Ok(DEFAULT_PAGE_SIZE);
-    };
-    match raw.trim().parse::<u32>() {
-        Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
-        _ => Err(Error::invalid(
+/// The page-size rule: 1..=100.
+pub(crate) fn check_limit(limit: u32) -> Result<u32, Error> {
+    if (1..=MAX_PAGE_SIZE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::invalid(
             "limit",
             "out_of_range",
             "limit must be a whole number from 1 to 100",
-        )),
+        ))
     }
 }
 
@@ -107,8 +149,8 @@ fn decode_cursor(raw: &str) -> Result<ReferralCursor, Error> {
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
     let micros: i128 = micros.parse().map_err(|_| invalid())?;
-    let joined_at =
-        OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| invalid())?;
+    let nanos = micros.checked_mul(1_000).ok_or_else(invalid)?;
+    let joined_at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?;
     let user_id = Uuid::parse_str(id).map_err(|_| invalid())?;
     Ok(ReferralCursor { joined_at, user_id })
 }
@@ -133,17 +175,16 @@ mod tests {
 
     #[test]
     fn bad_cursors_and_limits_are_field_errors() {
-        for bad in ["", "!!!", "bm90LWEtY3Vyc29y"] {
+        let huge = URL_SAFE_NO_PAD.encode(format!("{}.{}", i128::MAX, Uuid::nil().simple()));
+        for bad in ["", "!!!", "bm90LWEtY3Vyc29y", huge.as_str()] {
             assert!(
-                matches!(decode_cursor(bad), Err(Error::Validation(e)) if e[0].field == "cursor")
+                matches!(decode_cursor(bad), Err(Error::Validation(e)) if e[0].field == "cursor"),
+                "{bad}"
             );
         }
-        for bad in ["0", "101", "-1", "ten", "1.5"] {
-            assert!(
-                matches!(parse_limit(Some(bad)), Err(Error::Validation(e)) if e[0].field == "limit")
-            );
+        for bad in [0, 101, u32::MAX] {
+            assert!(matches!(check_limit(bad), Err(Error::Validation(e)) if e[0].field == "limit"));
         }
-        assert_eq!(parse_limit(None).unwrap(), 50);
-        assert_eq!(parse_limit(Some("100")).unwrap(), 100);
+        assert_eq!(check_limit(100).unwrap(), 100);
     }
 }

@@ -1,12 +1,24 @@
-//! Password reset: requesting a link by email and confirming it with a new password.
+//! Password reset: requesting a link by email, sending it, and confirming it with a new
+//! password.
+//!
+//! A request answers the same for every well-formed email, and does the same work for each:
+//! it counts the client address and the email against their limits and queues a
+//! `mail.password_reset` message naming the email, nothing else. Whether the email is
+//! registered is only looked up by the outbox dispatcher, which creates the token when it
+//! sends the mail, so no raw token is ever stored, and a request for an unknown email costs
+//! what one for a registered email costs.
 
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Engine;
 use crate::email::Email;
 use crate::error::{Error, FieldError};
+use crate::mailer::Message;
 use crate::password::Password;
-use crate::rate_limit::{login_key, reset_mail_key};
+use crate::rate_limit::RateScope;
 use crate::storage::{OutboxMessage, ResetTokenRecord};
 use crate::templates;
 use crate::tokens::OpaqueToken;
@@ -19,51 +31,97 @@ pub const RESET_REQUESTED_MESSAGE: &str =
 pub const RESET_DONE_MESSAGE: &str =
     "Your password has been reset. Please log in with the new password.";
 
+/// The outbox topic of a reset mail.
+pub(crate) const RESET_MAIL_TOPIC: &str = "mail.password_reset";
+
+/// The payload of a reset mail: only the address asked for.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ResetMail {
+    email: Email,
+}
+
 impl Engine {
-    /// Queues a reset link for `email` if it is registered and under the mail limit.
+    /// Queues a reset link for `email`, sent if it is registered and under the mail limit.
     ///
-    /// Answers the same for registered and unknown emails. Only a malformed email is an error
-    /// ([`Error::Validation`]). The message goes to the outbox in the same transaction as the
-    /// token; the dispatcher sends it.
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), Error> {
+    /// Answers the same for registered and unknown emails, after the same work. Errors: a
+    /// malformed email ([`Error::Validation`]); too many requests from `client_address`
+    /// ([`Error::RateLimited`]). Past the per-email mail limit the request still succeeds and
+    /// nothing is sent.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client_address: Option<IpAddr>,
+    ) -> Result<(), Error> {
         let email = Email::parse(email)
             .map_err(|problem| Error::invalid("email", problem.code(), problem.message()))?;
-        let storage = &self.inner.storage;
-        let Some(user) = storage.user_by_email(&email).await? else {
-            return Ok(());
-        };
+        if let Some(address) = client_address {
+            let limit = self.inner.config.reset_request_limit;
+            self.count_attempt(RateScope::ResetFromAddress, &address.to_string(), limit)
+                .await?;
+        }
         let limit = self.inner.config.reset_mail_limit;
-        let window = storage
-            .hit_rate_limit(&reset_mail_key(&email), self.now(), limit.window)
-            .await?;
-        if !limit.allows(window.count) {
-            tracing::info!(user = %user.id, "reset mail limit reached; no message sent");
+        if let Err(Error::RateLimited { .. }) = self
+            .count_attempt(RateScope::ResetMail, email.as_str(), limit)
+            .await
+        {
+            tracing::info!("reset mail limit reached for an address; no message queued");
             return Ok(());
         }
-        let token = OpaqueToken::generate();
+        let payload = serde_json::to_string(&ResetMail { email })
+            .map_err(|e| Error::Internal(format!("encoding a reset mail failed: {e}")))?;
+        let message = OutboxMessage {
+            id: Uuid::now_v7(),
+            topic: RESET_MAIL_TOPIC.to_owned(),
+            user_id: None,
+            payload,
+            attempts: 0,
+            created_at: self.now(),
+        };
+        self.inner.storage.enqueue_outbox(message).await?;
+        self.wake_outbox();
+        Ok(())
+    }
+
+    /// The reset mail for a queued request, with a token created now: `None` when the email
+    /// is not registered (nothing to send). A request older than the token lifetime is not
+    /// sent: [`Error::Internal`] says so, and the dispatcher gives up on it.
+    pub(crate) async fn reset_mail(
+        &self,
+        queued: &OutboxMessage,
+    ) -> Result<Option<Message>, Error> {
+        let request: ResetMail = serde_json::from_str(&queued.payload)
+            .map_err(|e| Error::Internal(format!("unreadable reset mail payload: {e}")))?;
         let now = self.now();
         let ttl = self.inner.config.reset_ttl;
-        let link = format!(
-            "{}/reset-password?token={}",
-            self.inner.config.app_base_url,
-            token.expose()
-        );
+        if queued.created_at + ttl <= now {
+            return Err(Error::Internal(
+                "the reset request expired before its mail could be sent".into(),
+            ));
+        }
+        let Some(user) = self.inner.storage.user_by_email(&request.email).await? else {
+            return Ok(None);
+        };
+        let token = OpaqueToken::generate();
         let record = ResetTokenRecord {
             hash: token.hash(),
             user_id: user.id,
             created_at: now,
             expires_at: now + ttl,
         };
-        let mail = OutboxMessage {
-            id: Uuid::now_v7(),
-            message: templates::password_reset(&user.email, &link, ttl.whole_minutes()),
-            attempts: 0,
-            created_at: now,
-        };
-        storage.create_reset_token(record, mail).await?;
-        tracing::info!(user = %user.id, "password reset requested; message queued");
-        self.wake_outbox();
-        Ok(())
+        if !self.inner.storage.create_reset_token(record).await? {
+            return Ok(None);
+        }
+        let link = format!(
+            "{}/reset-password?token={}",
+            self.inner.config.app_base_url,
+            token.expose()
+        );
+        tracing::info!(user = %user.id, "password reset mail prepared");
+        Ok(Some(templates::password_reset(
+            &user.email,
+            &link,
+            ttl.whole_minutes(),
+        )))
     }
 
     /// Sets a new password with a reset token. The token is consumed, every refresh token and
@@ -95,7 +153,8 @@ impl Engine {
             .consume_reset_token(&hash, &password_hash, self.now())
             .await?
             .ok_or(Error::InvalidResetToken)?;
-        storage.clear_rate_limit(&login_key(&user.email)).await?;
+        self.clear_attempts(RateScope::Login, user.email.as_str())
+            .await?;
         tracing::info!(user = %user.id, "password reset; sessions revoked");
         Ok(())
     }

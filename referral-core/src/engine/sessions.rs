@@ -1,30 +1,30 @@
 //! Sessions: issuing token pairs, refresh rotation with reuse detection, logout, and
-//! authenticating bearer tokens.
+//! authenticating access tokens.
 
 use uuid::Uuid;
 
 use super::Engine;
 use crate::error::Error;
-use crate::http::Tokens;
 use crate::storage::{RefreshTokenRecord, Rotation};
-use crate::tokens::OpaqueToken;
+use crate::tokens::{OpaqueToken, Tokens};
 use crate::user::UserRecord;
 
 impl Engine {
-    /// A new refresh token for `user` in `family`, and its record.
+    /// A new refresh token for `user` in `family`, at the user's token version, and its record.
     pub(crate) fn new_refresh_token(
         &self,
-        user: Uuid,
+        user: &UserRecord,
         family: Uuid,
     ) -> (OpaqueToken, RefreshTokenRecord) {
         let token = OpaqueToken::generate();
         let now = self.now();
         let record = RefreshTokenRecord {
             hash: token.hash(),
-            user_id: user,
+            user_id: user.id,
             family_id: family,
             issued_at: now,
             expires_at: now + self.inner.config.refresh_ttl,
+            token_version: user.token_version,
         };
         (token, record)
     }
@@ -48,35 +48,39 @@ impl Engine {
         })
     }
 
-    /// Starts a new session (a new refresh-token family) for `user`.
-    pub(crate) async fn start_session(&self, user: &UserRecord) -> Result<Tokens, Error> {
-        let (token, record) = self.new_refresh_token(user.id, Uuid::now_v7());
-        self.inner.storage.insert_refresh_token(record).await?;
-        self.tokens_for(user, &token)
+    /// Starts a new session (a new refresh-token family) for `user` at the token version it
+    /// was read with; `None` when that version is no longer current (a reset or a password
+    /// change landed meanwhile) and nothing was stored.
+    pub(crate) async fn start_session(&self, user: &UserRecord) -> Result<Option<Tokens>, Error> {
+        let (token, record) = self.new_refresh_token(user, Uuid::now_v7());
+        if !self.inner.storage.insert_refresh_token(record).await? {
+            return Ok(None);
+        }
+        self.tokens_for(user, &token).map(Some)
     }
 
     /// Exchanges a refresh token for a new pair. The presented token stops working; presenting
     /// it again revokes every refresh token of its user.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Error> {
         let presented = OpaqueToken::from_client(refresh_token);
-        // The family is kept by storage; the placeholder user and family are replaced there.
-        let (token, replacement) = self.new_refresh_token(Uuid::nil(), Uuid::nil());
+        let token = OpaqueToken::generate();
         let now = self.now();
+        // Storage fills in the presented token's user, family and version.
+        let replacement = RefreshTokenRecord {
+            hash: token.hash(),
+            user_id: Uuid::nil(),
+            family_id: Uuid::nil(),
+            issued_at: now,
+            expires_at: now + self.inner.config.refresh_ttl,
+            token_version: 0,
+        };
         match self
             .inner
             .storage
             .rotate_refresh_token(&presented.hash(), replacement, now)
             .await?
         {
-            Rotation::Rotated(user_id) => {
-                let user = self
-                    .inner
-                    .storage
-                    .user_by_id(user_id)
-                    .await?
-                    .ok_or(Error::InvalidRefreshToken)?;
-                self.tokens_for(&user, &token)
-            }
+            Rotation::Rotated(user) => self.tokens_for(&user, &token),
             Rotation::Reused(user_id) => {
                 tracing::warn!(user = %user_id, "refresh token reused; every refresh token of the user is revoked");
                 Err(Error::InvalidRefreshToken)
@@ -95,18 +99,13 @@ impl Engine {
         Ok(())
     }
 
-    /// The user an `Authorization` header value (`Bearer <JWT>`) belongs to.
+    /// The user an access token (the bare JWT) belongs to.
     ///
-    /// Fails with [`Error::Unauthorized`] when the header is missing or malformed, or the
-    /// token is forged, of another algorithm, expired, issued before the user's last
-    /// password reset, or for a user that no longer exists.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<UserRecord, Error> {
-        let header = authorization.ok_or(Error::Unauthorized)?.trim();
-        let (scheme, token) = header.split_once(' ').ok_or(Error::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(Error::Unauthorized);
-        }
-        let claims = self.inner.access.verify(token.trim(), self.now())?;
+    /// Fails with [`Error::Unauthorized`] when the token is malformed, forged, of another
+    /// algorithm or type, expired, issued before the user's last password reset, or for a
+    /// user that no longer exists.
+    pub async fn authenticate(&self, access_token: &str) -> Result<UserRecord, Error> {
+        let claims = self.inner.access.verify(access_token.trim(), self.now())?;
         let user = self
             .inner
             .storage

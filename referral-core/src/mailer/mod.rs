@@ -1,16 +1,19 @@
 //! The `Mailer` trait: one `send`, and the message it sends.
 //!
-//! Implementations: [`LogMailer`] (prints through `tracing`), [`RecordingMailer`] (keeps
-//! messages in memory for tests, and can be told to fail), and `SmtpMailer` behind the `smtp`
-//! feature. Mail is never sent from a request: the engine queues it in the storage outbox and
+//! Implementations: [`LogMailer`] (prints through `tracing`, links included: development
+//! only, and only when chosen), [`RecordingMailer`] (keeps messages in memory for tests, and
+//! can be told to fail), [`DisabledMailer`] (refuses everything: the default when none is
+//! configured), and `SmtpMailer` behind the `smtp` feature. Mail is never sent from a request: the engine queues it in the storage outbox and
 //! the outbox dispatcher hands it to the mailer, with retries.
 
+mod disabled;
 mod log;
 mod message;
 mod recording;
 #[cfg(feature = "smtp")]
 mod smtp;
 
+pub use disabled::DisabledMailer;
 pub use log::LogMailer;
 pub use message::Message;
 pub use recording::RecordingMailer;

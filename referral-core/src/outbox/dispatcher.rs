@@ -1,21 +1,24 @@
-//! `OutboxDispatcher`: sends queued mail through the engine's mailer, retrying failures with
-//! backoff, and prunes what was sent long ago.
+//! `OutboxDispatcher`: delivers what the engine queued in the storage outbox, retrying
+//! failures with backoff and giving up on the hopeless, and keeps storage tidy.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::mailer::MailError;
-use crate::storage::OutboxMessage;
+use crate::mailer::{MailError, Message};
+use crate::storage::{OutboxMessage, PruneReport, StorageError};
 
-/// Sends the messages the engine queued in the storage outbox.
+use super::deliveries::prepare;
+
+/// Delivers the messages the engine queued in the storage outbox.
 ///
 /// Use [`spawn`](Self::spawn) (or [`run`](Self::run) in a task of your own) in every server
-/// process; call [`dispatch_due`](Self::dispatch_due) to send one round by hand (tests, cron).
+/// process; call [`dispatch_due`](Self::dispatch_due) to do one round by hand (tests, cron).
 /// The policy is the engine's [`Config::outbox`](crate::Config::outbox).
 ///
 /// ```
@@ -36,12 +39,16 @@ pub struct OutboxDispatcher {
 /// What one round of [`OutboxDispatcher::dispatch_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DispatchReport {
-    /// Messages the mail server accepted, now marked sent.
+    /// Messages the mailer accepted, now marked done.
     pub sent: u32,
+    /// Messages with nothing to send (a reset for an unknown email), marked done.
+    pub skipped: u32,
     /// Messages that failed and were scheduled for a retry.
     pub failed: u32,
-    /// Sent messages older than the retention period, deleted.
-    pub pruned: u64,
+    /// Messages given up on (a permanent failure, or retried for too long), now dead letters.
+    pub dead: u32,
+    /// What housekeeping deleted.
+    pub pruned: PruneReport,
 }
 
 impl DispatchReport {
@@ -51,10 +58,23 @@ impl DispatchReport {
 }
 
 impl Engine {
-    /// A dispatcher sending this engine's outbox through its mailer.
+    /// A dispatcher delivering this engine's outbox through its mailer.
     pub fn outbox_dispatcher(&self) -> OutboxDispatcher {
         OutboxDispatcher::new(self.clone())
     }
+}
+
+/// What became of one claimed message.
+enum Delivery {
+    Sent,
+    Skipped,
+    Retry {
+        error: String,
+        after: time::Duration,
+    },
+    Dead {
+        reason: String,
+    },
 }
 
 impl OutboxDispatcher {
@@ -63,10 +83,12 @@ impl OutboxDispatcher {
         OutboxDispatcher { engine }
     }
 
-    /// Sends every message due now, once: claims up to [`OutboxPolicy::batch`] of them with a
-    /// lease, sends each, marks the accepted ones sent and schedules the others for a retry
-    /// after [`OutboxPolicy::backoff`]; then prunes sent messages older than
-    /// [`OutboxPolicy::retention`].
+    /// Delivers every message due now, once, then does the housekeeping: claims up to
+    /// [`OutboxPolicy::batch`] messages with a lease and delivers each (a mail is rendered
+    /// and its token created only now); marks the delivered ones done, schedules failures
+    /// for a retry after [`OutboxPolicy::backoff`] (or the delay the mail server asked
+    /// for), and turns permanent failures, and messages retried past
+    /// [`OutboxPolicy::give_up_after`], into dead letters with the reason.
     ///
     /// A mail failure is not an error here (it is counted and retried); only a storage
     /// failure is ([`Error::Storage`]). Messages claimed in a round that fails stay leased and
@@ -74,25 +96,53 @@ impl OutboxDispatcher {
     ///
     /// [`OutboxPolicy::batch`]: crate::OutboxPolicy::batch
     /// [`OutboxPolicy::backoff`]: crate::OutboxPolicy::backoff
-    /// [`OutboxPolicy::retention`]: crate::OutboxPolicy::retention
+    /// [`OutboxPolicy::give_up_after`]: crate::OutboxPolicy::give_up_after
     pub async fn dispatch_due(&self) -> Result<DispatchReport, Error> {
-        self.dispatch(&AtomicBool::new(false)).await
+        let mut report = self.deliver_due(&AtomicBool::new(false)).await?;
+        report.pruned = self.housekeeping().await?;
+        Ok(report)
+    }
+
+    /// Deletes what no rule needs any more (see [`Storage::prune`](crate::Storage::prune)):
+    /// ended rate-limit windows, expired and revoked tokens, delivered messages older than
+    /// [`OutboxPolicy::retention`](crate::OutboxPolicy::retention), dead letters older than
+    /// [`OutboxPolicy::dead_retention`](crate::OutboxPolicy::dead_retention).
+    pub async fn housekeeping(&self) -> Result<PruneReport, Error> {
+        let policy = self.engine.config().outbox();
+        let now = self.engine.now();
+        Ok(self
+            .engine
+            .storage()
+            .prune(now, now - policy.retention, now - policy.dead_retention)
+            .await?)
     }
 
     /// Dispatches until `shutdown` resolves: a round now, then another whenever the engine
-    /// queues mail ([`Engine::outbox_ready`]) or [`OutboxPolicy::poll_interval`] passes.
+    /// queues something ([`Engine::outbox_ready`]) or [`OutboxPolicy::poll_interval`]
+    /// passes; housekeeping every [`OutboxPolicy::housekeeping_interval`].
     ///
     /// Storage errors are logged and the round is tried again later; this never returns
     /// early. On shutdown the message being sent is finished and recorded; messages claimed
     /// but not yet started are released for the next dispatcher.
     ///
     /// [`OutboxPolicy::poll_interval`]: crate::OutboxPolicy::poll_interval
+    /// [`OutboxPolicy::housekeeping_interval`]: crate::OutboxPolicy::housekeeping_interval
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         let stopping = AtomicBool::new(false);
-        let poll = self.engine.config().outbox().poll_interval.unsigned_abs();
+        let policy = self.engine.config().outbox();
+        let poll = policy.poll_interval.unsigned_abs();
+        let tidy_every = policy.housekeeping_interval.unsigned_abs();
+        let mut tidied: Option<Instant> = None;
         loop {
-            let round = self.dispatch(&stopping);
+            let round = async {
+                let mut report = self.deliver_due(&stopping).await?;
+                if tidied.is_none_or(|at| at.elapsed() >= tidy_every) {
+                    report.pruned = self.housekeeping().await?;
+                    tidied = Some(Instant::now());
+                }
+                Ok(report)
+            };
             let mut round = std::pin::pin!(round);
             let turn = tokio::select! {
                 outcome = &mut round => Turn::Done(outcome),
@@ -135,7 +185,7 @@ impl OutboxDispatcher {
         }
     }
 
-    async fn dispatch(&self, stopping: &AtomicBool) -> Result<DispatchReport, Error> {
+    async fn deliver_due(&self, stopping: &AtomicBool) -> Result<DispatchReport, Error> {
         let policy = self.engine.config().outbox();
         let storage = self.engine.storage();
         let now = self.engine.now();
@@ -143,53 +193,106 @@ impl OutboxDispatcher {
             .claim_outbox(now, now + policy.lease, policy.batch)
             .await?;
         let mut report = DispatchReport::default();
-        for outbox in claimed {
+        for message in claimed {
             if stopping.load(Ordering::Relaxed) {
                 storage
-                    .fail_outbox(outbox.id, now, "not attempted: dispatcher shut down")
+                    .fail_outbox(message.id, now, "not attempted: dispatcher shut down")
                     .await?;
                 continue;
             }
-            match self.send(&outbox).await {
-                Ok(()) => {
-                    if let Err(error) = storage.complete_outbox(outbox.id, self.engine.now()).await
-                    {
+            let delivery = self.deliver(&message).await?;
+            let now = self.engine.now();
+            match delivery {
+                Delivery::Sent | Delivery::Skipped => {
+                    if let Err(error) = storage.complete_outbox(message.id, now).await {
                         tracing::error!(
-                            message = %outbox.id,
+                            message = %message.id,
                             %error,
-                            "mail sent but not marked sent; it will be sent again after the lease"
+                            "message delivered but not marked done; it will be delivered again after the lease"
                         );
                         return Err(error.into());
                     }
-                    report.sent += 1;
+                    if matches!(delivery, Delivery::Sent) {
+                        report.sent += 1;
+                    } else {
+                        report.skipped += 1;
+                    }
                 }
-                Err(error) => {
-                    let delay = policy.backoff(outbox.attempts);
-                    // The body is never logged: reset mails carry live tokens.
+                Delivery::Retry { error, after } => {
+                    // The body is never logged: mails carry live tokens.
                     tracing::warn!(
-                        message = %outbox.id,
-                        attempts = outbox.attempts,
-                        retry_in_secs = delay.whole_seconds(),
+                        message = %message.id,
+                        topic = %message.topic,
+                        attempts = message.attempts,
+                        retry_in_secs = after.whole_seconds(),
                         %error,
-                        "mail not sent; will retry"
+                        "delivery failed; will retry"
                     );
-                    storage
-                        .fail_outbox(outbox.id, self.engine.now() + delay, &error.to_string())
-                        .await?;
+                    storage.fail_outbox(message.id, now + after, &error).await?;
                     report.failed += 1;
+                }
+                Delivery::Dead { reason } => {
+                    tracing::error!(
+                        message = %message.id,
+                        topic = %message.topic,
+                        attempts = message.attempts,
+                        %reason,
+                        "delivery given up; kept as a dead letter"
+                    );
+                    storage.dead_letter_outbox(message.id, now, &reason).await?;
+                    report.dead += 1;
                 }
             }
         }
-        report.pruned = storage.prune_outbox(now - policy.retention).await?;
         Ok(report)
+    }
+
+    /// Prepares and sends one message. Only a storage outage is an error (the round stops
+    /// and the message is claimed again after its lease).
+    async fn deliver(&self, message: &OutboxMessage) -> Result<Delivery, Error> {
+        let mail = match prepare(&self.engine, message).await {
+            Ok(Some(mail)) => mail,
+            Ok(None) => return Ok(Delivery::Skipped),
+            Err(Error::Storage(StorageError::Unavailable(source))) => {
+                return Err(Error::Storage(StorageError::Unavailable(source)))
+            }
+            Err(error) => {
+                return Ok(Delivery::Dead {
+                    reason: error.to_string(),
+                })
+            }
+        };
+        let policy = self.engine.config().outbox();
+        Ok(match self.send(&mail).await {
+            Ok(()) => Delivery::Sent,
+            Err(error) if is_permanent(&error) => Delivery::Dead {
+                reason: error.to_string(),
+            },
+            Err(error) => {
+                let queued_for = self.engine.now() - message.created_at;
+                if queued_for >= policy.give_up_after {
+                    Delivery::Dead {
+                        reason: format!(
+                            "gave up after {} hours of retries; last error: {error}",
+                            queued_for.whole_hours()
+                        ),
+                    }
+                } else {
+                    Delivery::Retry {
+                        error: error.to_string(),
+                        after: policy.backoff(message.attempts),
+                    }
+                }
+            }
+        })
     }
 
     /// Sends one message in a task of its own, bounded by half the lease: a mailer that
     /// hangs or panics fails this attempt, never the dispatcher, and a send never outlives
     /// the claim that protects it from a second dispatcher.
-    async fn send(&self, outbox: &OutboxMessage) -> Result<(), MailError> {
+    async fn send(&self, message: &Message) -> Result<(), MailError> {
         let mailer = self.engine.mailer().clone();
-        let message = outbox.message.clone();
+        let message = message.clone();
         let mut task = tokio::spawn(async move { mailer.send(&message).await });
         let limit = (self.engine.config().outbox().lease / 2_i32).unsigned_abs();
         match tokio::time::timeout(limit, &mut task).await {
@@ -208,6 +311,11 @@ impl OutboxDispatcher {
     }
 }
 
+/// Whether retrying `error` can never help.
+fn is_permanent(error: &MailError) -> bool {
+    matches!(error, MailError::Rejected(_))
+}
+
 enum Turn {
     Done(Result<DispatchReport, Error>),
     Stop,
@@ -218,8 +326,10 @@ fn log_round(outcome: Result<DispatchReport, Error>) {
         Ok(report) if report.is_empty() => {}
         Ok(report) => tracing::debug!(
             sent = report.sent,
+            skipped = report.skipped,
             failed = report.failed,
-            pruned = report.pruned,
+            dead = report.dead,
+            pruned = ?report.pruned,
             "outbox round"
         ),
         Err(error) => tracing::warn!(%error, "outbox round failed; retrying next round"),

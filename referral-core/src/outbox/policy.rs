@@ -1,8 +1,9 @@
-//! `OutboxPolicy`: how often the dispatcher looks for mail, how it retries, how long it keeps
-//! what it sent.
+//! `OutboxPolicy`: how often the dispatcher looks for work, how it retries, when it gives
+//! up, how long it keeps what it delivered, and how often it tidies storage.
 
 use time::Duration;
 
+use crate::config::bounded;
 use crate::error::Error;
 
 /// How the outbox dispatcher works.
@@ -12,19 +13,25 @@ pub struct OutboxPolicy {
     pub batch: u32,
     /// How long a claim holds a message before another dispatcher may take it (default 5 min).
     pub lease: Duration,
-    /// Delay before the first retry; doubles per attempt (default 5 s).
-    ///
-    /// There is no give-up: once the doubling reaches [`backoff_max`](Self::backoff_max)
-    /// (after 11 attempts with the defaults, about 1.5 hours after the first), a message that
-    /// still fails is retried every `backoff_max` until it goes out, so none is lost. Its last
-    /// error is kept in storage and each failure is logged.
+    /// Delay before the first retry; doubles per attempt up to
+    /// [`backoff_max`](Self::backoff_max) (default 5 s).
     pub backoff_base: Duration,
     /// Longest delay between retries (default 1 h).
     pub backoff_max: Duration,
+    /// How long a message is retried after it was queued before it becomes a dead letter
+    /// (default 3 days). A permanent failure (the mail server or provider refuses the
+    /// message for good) makes it one at once.
+    pub give_up_after: Duration,
     /// How often the dispatcher looks for due messages when not woken (default 1 s).
     pub poll_interval: Duration,
-    /// How long sent messages are kept before pruning (default 7 days).
+    /// How long delivered messages are kept before pruning (default 7 days).
     pub retention: Duration,
+    /// How long dead letters are kept, for listing and redelivery, before pruning (default
+    /// 30 days).
+    pub dead_retention: Duration,
+    /// How often the dispatcher prunes what no rule needs any more: ended rate-limit
+    /// windows, dead tokens, old messages (default 1 min).
+    pub housekeeping_interval: Duration,
 }
 
 impl Default for OutboxPolicy {
@@ -34,27 +41,31 @@ impl Default for OutboxPolicy {
             lease: Duration::minutes(5),
             backoff_base: Duration::seconds(5),
             backoff_max: Duration::hours(1),
+            give_up_after: Duration::days(3),
             poll_interval: Duration::seconds(1),
             retention: Duration::days(7),
+            dead_retention: Duration::days(30),
+            housekeeping_interval: Duration::minutes(1),
         }
     }
 }
 
 impl OutboxPolicy {
     pub(crate) fn validated(self) -> Result<Self, Error> {
-        let all_positive = [
-            self.lease,
-            self.backoff_base,
-            self.backoff_max,
-            self.poll_interval,
-            self.retention,
-        ]
-        .iter()
-        .all(|d| d.is_positive());
-        if self.batch == 0 || !all_positive {
-            return Err(Error::Config(
-                "outbox policy values must be positive".into(),
-            ));
+        if self.batch == 0 {
+            return Err(Error::Config("outbox batch must be positive".into()));
+        }
+        for (name, duration) in [
+            ("outbox lease", self.lease),
+            ("outbox backoff base", self.backoff_base),
+            ("outbox backoff max", self.backoff_max),
+            ("outbox give-up delay", self.give_up_after),
+            ("outbox poll interval", self.poll_interval),
+            ("outbox retention", self.retention),
+            ("outbox dead-letter retention", self.dead_retention),
+            ("outbox housekeeping interval", self.housekeeping_interval),
+        ] {
+            bounded(name, duration)?;
         }
         Ok(self)
     }
@@ -83,5 +94,14 @@ mod tests {
         assert_eq!(policy.backoff(2), Duration::seconds(10));
         assert_eq!(policy.backoff(4), Duration::seconds(40));
         assert_eq!(policy.backoff(30), Duration::hours(1));
+    }
+
+    #[test]
+    fn a_policy_with_an_unbounded_duration_is_refused() {
+        let policy = OutboxPolicy {
+            give_up_after: Duration::MAX,
+            ..OutboxPolicy::default()
+        };
+        assert!(policy.validated().is_err());
     }
 }

@@ -9,12 +9,12 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    NewUser, OutboxMessage, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
-    ResetTokenRecord, Rotation, Storage, StorageError,
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
 };
 use crate::email::Email;
 use crate::password::PasswordHash;
-use crate::rate_limit::RateWindow;
+use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::rewards::RewardEntry;
 use crate::tokens::TokenHash;
@@ -50,7 +50,7 @@ struct Data {
     points: HashMap<Uuid, i64>,
     refresh: HashMap<TokenHash, RefreshState>,
     reset: HashMap<TokenHash, ResetState>,
-    rate: HashMap<String, RateWindow>,
+    rate: HashMap<RateKey, RateState>,
     outbox: BTreeMap<Uuid, OutboxEntry>,
 }
 
@@ -80,13 +80,37 @@ struct ResetState {
     dead: bool,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct RateState {
+    window: RateWindow,
+    ends_at: OffsetDateTime,
+}
+
 #[derive(Debug)]
 struct OutboxEntry {
     message: OutboxMessage,
     next_attempt_at: OffsetDateTime,
     lease_until: Option<OffsetDateTime>,
     sent_at: Option<OffsetDateTime>,
+    died_at: Option<OffsetDateTime>,
     last_error: Option<String>,
+}
+
+impl OutboxEntry {
+    fn new(message: OutboxMessage) -> Self {
+        OutboxEntry {
+            next_attempt_at: message.created_at,
+            message,
+            lease_until: None,
+            sent_at: None,
+            died_at: None,
+            last_error: None,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.sent_at.is_none() && self.died_at.is_none()
+    }
 }
 
 impl MemoryStorage {
@@ -131,6 +155,10 @@ impl Data {
             }
         }
     }
+
+    fn token_version(&self, user: Uuid) -> Option<i64> {
+        self.users.get(&user).map(|record| record.token_version)
+    }
 }
 
 #[async_trait]
@@ -150,6 +178,13 @@ impl Storage for MemoryStorage {
         }
         if data.refresh.contains_key(&new.refresh_token.hash) {
             return Err(StorageError::backend("refresh token hash already stored"));
+        }
+        if new
+            .outbox
+            .iter()
+            .any(|message| data.outbox.contains_key(&message.id))
+        {
+            return Err(StorageError::backend("outbox message id already stored"));
         }
         if let Some(referral) = &new.referral {
             if !data.users.contains_key(&referral.referrer) {
@@ -181,6 +216,9 @@ impl Storage for MemoryStorage {
                 revoked: false,
             },
         );
+        for message in new.outbox {
+            data.outbox.insert(message.id, OutboxEntry::new(message));
+        }
         data.users.insert(user.id, user);
         Ok(())
     }
@@ -210,21 +248,26 @@ impl Storage for MemoryStorage {
             .cloned())
     }
 
-    async fn update_password_hash(
+    async fn replace_password_hash(
         &self,
         user: Uuid,
-        hash: &PasswordHash,
-    ) -> Result<(), StorageError> {
-        if let Some(record) = self.data()?.users.get_mut(&user) {
-            record.password_hash = hash.clone();
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StorageError> {
+        let mut data = self.data()?;
+        match data.users.get_mut(&user) {
+            Some(record) if record.password_hash == *expected => {
+                record.password_hash = new.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
-    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<(), StorageError> {
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<bool, StorageError> {
         let mut data = self.data()?;
-        if !data.users.contains_key(&token.user_id) {
-            return Err(StorageError::backend("refresh token for an unknown user"));
+        if data.token_version(token.user_id) != Some(token.token_version) {
+            return Ok(false);
         }
         if data.refresh.contains_key(&token.hash) {
             return Err(StorageError::backend("refresh token hash already stored"));
@@ -237,7 +280,7 @@ impl Storage for MemoryStorage {
                 revoked: false,
             },
         );
-        Ok(())
+        Ok(true)
     }
 
     async fn rotate_refresh_token(
@@ -247,33 +290,46 @@ impl Storage for MemoryStorage {
         now: OffsetDateTime,
     ) -> Result<Rotation, StorageError> {
         let mut data = self.data()?;
-        let Some(state) = data.refresh.get_mut(presented) else {
+        if data.refresh.contains_key(&replacement.hash) {
+            return Err(StorageError::backend("refresh token hash already stored"));
+        }
+        let Some(state) = data.refresh.get(presented) else {
             return Ok(Rotation::Invalid);
         };
-        let user = state.record.user_id;
+        let (user, family_id, version) = (
+            state.record.user_id,
+            state.record.family_id,
+            state.record.token_version,
+        );
         if state.rotated {
             data.revoke_all(user);
             return Ok(Rotation::Reused(user));
         }
-        if state.revoked || state.record.expires_at <= now {
+        let live = !state.revoked && state.record.expires_at > now;
+        let Some(record) = data.users.get(&user).cloned() else {
+            return Ok(Rotation::Invalid);
+        };
+        if !live || record.token_version != version {
             return Ok(Rotation::Invalid);
         }
-        state.rotated = true;
-        let family_id = state.record.family_id;
-        let record = RefreshTokenRecord {
+        if let Some(state) = data.refresh.get_mut(presented) {
+            state.rotated = true;
+        }
+        let replacement = RefreshTokenRecord {
             user_id: user,
             family_id,
+            token_version: version,
             ..replacement
         };
         data.refresh.insert(
-            record.hash,
+            replacement.hash,
             RefreshState {
-                record,
+                record: replacement,
                 rotated: false,
                 revoked: false,
             },
         );
-        Ok(Rotation::Rotated(user))
+        Ok(Rotation::Rotated(record))
     }
 
     async fn revoke_refresh_token(
@@ -287,14 +343,10 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    async fn create_reset_token(
-        &self,
-        token: ResetTokenRecord,
-        mail: OutboxMessage,
-    ) -> Result<(), StorageError> {
+    async fn create_reset_token(&self, token: ResetTokenRecord) -> Result<bool, StorageError> {
         let mut data = self.data()?;
         if !data.users.contains_key(&token.user_id) {
-            return Err(StorageError::backend("reset token for an unknown user"));
+            return Ok(false);
         }
         if data.reset.contains_key(&token.hash) {
             return Err(StorageError::backend("reset token hash already stored"));
@@ -304,16 +356,6 @@ impl Storage for MemoryStorage {
                 state.dead = true;
             }
         }
-        data.outbox.insert(
-            mail.id,
-            OutboxEntry {
-                next_attempt_at: mail.created_at,
-                message: mail,
-                lease_until: None,
-                sent_at: None,
-                last_error: None,
-            },
-        );
         data.reset.insert(
             token.hash,
             ResetState {
@@ -321,7 +363,7 @@ impl Storage for MemoryStorage {
                 dead: false,
             },
         );
-        Ok(())
+        Ok(true)
     }
 
     async fn reset_token_user(
@@ -363,40 +405,40 @@ impl Storage for MemoryStorage {
 
     async fn hit_rate_limit(
         &self,
-        key: &str,
+        key: &RateKey,
         now: OffsetDateTime,
         window: Duration,
     ) -> Result<RateWindow, StorageError> {
         let mut data = self.data()?;
-        let entry = data.rate.entry(key.to_owned()).or_insert(RateWindow {
-            count: 0,
-            started_at: now,
-        });
-        if entry.started_at + window <= now {
-            *entry = RateWindow {
+        let fresh = RateState {
+            window: RateWindow {
                 count: 0,
                 started_at: now,
-            };
+            },
+            ends_at: now + window,
+        };
+        let entry = data.rate.entry(*key).or_insert(fresh);
+        if entry.ends_at <= now {
+            *entry = fresh;
         }
-        entry.count = entry.count.saturating_add(1);
-        Ok(*entry)
+        entry.window.count = entry.window.count.saturating_add(1);
+        Ok(entry.window)
     }
 
-    async fn rate_limit(
+    async fn refund_rate_limit(
         &self,
-        key: &str,
-        now: OffsetDateTime,
-        window: Duration,
-    ) -> Result<Option<RateWindow>, StorageError> {
-        let data = self.data()?;
-        Ok(data
-            .rate
-            .get(key)
-            .filter(|w| w.started_at + window > now)
-            .copied())
+        key: &RateKey,
+        started_at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        if let Some(entry) = self.data()?.rate.get_mut(key) {
+            if entry.window.started_at == started_at {
+                entry.window.count = entry.window.count.saturating_sub(1);
+            }
+        }
+        Ok(())
     }
 
-    async fn clear_rate_limit(&self, key: &str) -> Result<(), StorageError> {
+    async fn clear_rate_limit(&self, key: &RateKey) -> Result<(), StorageError> {
         self.data()?.rate.remove(key);
         Ok(())
     }
@@ -450,6 +492,15 @@ impl Storage for MemoryStorage {
         })
     }
 
+    async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {
+        let mut data = self.data()?;
+        if data.outbox.contains_key(&message.id) {
+            return Err(StorageError::backend("outbox message id already stored"));
+        }
+        data.outbox.insert(message.id, OutboxEntry::new(message));
+        Ok(())
+    }
+
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,
@@ -457,21 +508,25 @@ impl Storage for MemoryStorage {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StorageError> {
         let mut data = self.data()?;
-        let mut claimed = Vec::new();
-        for entry in data.outbox.values_mut() {
-            if claimed.len() >= limit as usize {
-                break;
-            }
-            let due = entry.sent_at.is_none()
-                && entry.next_attempt_at <= now
-                && entry.lease_until.is_none_or(|lease| lease <= now);
-            if due {
+        let mut due: Vec<&mut OutboxEntry> = data
+            .outbox
+            .values_mut()
+            .filter(|entry| {
+                entry.is_open()
+                    && entry.next_attempt_at <= now
+                    && entry.lease_until.is_none_or(|lease| lease <= now)
+            })
+            .collect();
+        due.sort_by_key(|entry| (entry.next_attempt_at, entry.message.id));
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|entry| {
                 entry.lease_until = Some(lease_until);
-                entry.message.attempts += 1;
-                claimed.push(entry.message.clone());
-            }
-        }
-        Ok(claimed)
+                entry.message.attempts = entry.message.attempts.saturating_add(1);
+                entry.message.clone()
+            })
+            .collect())
     }
 
     async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError> {
@@ -496,12 +551,61 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    async fn prune_outbox(&self, sent_before: OffsetDateTime) -> Result<u64, StorageError> {
+    async fn dead_letter_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        if let Some(entry) = self.data()?.outbox.get_mut(&id) {
+            if entry.sent_at.is_none() {
+                entry.died_at = Some(now);
+                entry.lease_until = None;
+                entry.last_error = Some(reason.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>, StorageError> {
+        let data = self.data()?;
+        let mut dead: Vec<DeadLetter> = data
+            .outbox
+            .values()
+            .filter_map(|entry| {
+                Some(DeadLetter {
+                    message: entry.message.clone(),
+                    died_at: entry.died_at?,
+                    reason: entry.last_error.clone().unwrap_or_default(),
+                })
+            })
+            .collect();
+        dead.sort_by_key(|letter| std::cmp::Reverse((letter.died_at, letter.message.id)));
+        let start = match after {
+            Some(after) => match dead.iter().position(|letter| letter.message.id == after) {
+                Some(at) => at + 1,
+                None => return Ok(Vec::new()),
+            },
+            None => 0,
+        };
+        Ok(dead.into_iter().skip(start).take(limit as usize).collect())
+    }
+
+    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
         let mut data = self.data()?;
-        let before = data.outbox.len();
-        data.outbox
-            .retain(|_, entry| entry.sent_at.is_none_or(|sent| sent >= sent_before));
-        Ok((before - data.outbox.len()) as u64)
+        match data.outbox.get_mut(&id) {
+            Some(entry) if entry.died_at.is_some() => {
+                entry.died_at = None;
+                entry.next_attempt_at = now;
+                entry.message.attempts = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn pending_outbox(&self) -> Result<u64, StorageError> {
@@ -509,7 +613,39 @@ impl Storage for MemoryStorage {
             .data()?
             .outbox
             .values()
-            .filter(|entry| entry.sent_at.is_none())
+            .filter(|entry| entry.is_open())
             .count() as u64)
+    }
+
+    async fn prune(
+        &self,
+        now: OffsetDateTime,
+        done_before: OffsetDateTime,
+        dead_before: OffsetDateTime,
+    ) -> Result<PruneReport, StorageError> {
+        let mut data = self.data()?;
+        fn retain<K, V>(map: &mut HashMap<K, V>, keep: impl FnMut(&K, &mut V) -> bool) -> u64 {
+            let before = map.len();
+            map.retain(keep);
+            (before - map.len()) as u64
+        }
+        let rate_limits = retain(&mut data.rate, |_, state| state.ends_at > now);
+        let refresh_tokens = retain(&mut data.refresh, |_, state| {
+            !state.revoked && state.record.expires_at > now
+        });
+        let reset_tokens = retain(&mut data.reset, |_, state| {
+            !state.dead && state.record.expires_at > now
+        });
+        let before = data.outbox.len();
+        data.outbox.retain(|_, entry| {
+            entry.sent_at.is_none_or(|done| done >= done_before)
+                && entry.died_at.is_none_or(|died| died >= dead_before)
+        });
+        Ok(PruneReport {
+            rate_limits,
+            refresh_tokens,
+            reset_tokens,
+            outbox: (before - data.outbox.len()) as u64,
+        })
     }
 }

@@ -44,8 +44,8 @@ pub use open::open;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
-    NewReferral, NewUser, OutboxMessage, ReferralCounts, ReferralCursor, ReferralRecord,
-    RefreshTokenRecord, ResetTokenRecord, Rotation,
+    DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
@@ -58,12 +58,12 @@ use uuid::Uuid;
 
 use crate::email::Email;
 use crate::password::PasswordHash;
-use crate::rate_limit::RateWindow;
+use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
 
-/// Persistence for accounts, tokens, referrals, rewards, rate limits and the mail outbox.
+/// Persistence for accounts, tokens, referrals, rewards, rate limits and the outbox.
 ///
 /// Every method is one atomic step: where it writes more than one thing, all of it happens
 /// or none of it does, and concurrent calls never break the invariants named on each method.
@@ -72,14 +72,18 @@ use crate::user::UserRecord;
 /// Token hashes are unique: storing a refresh or reset token under a hash already stored
 /// fails, as does storing one for a user that does not exist. Timestamps may be kept to the
 /// microsecond (the SQL backends do); the engine relies on nothing finer.
+///
+/// Nothing a database reader could use is stored: tokens only as hashes, rate-limit keys
+/// only as keyed hashes, and outbox payloads name what to send (an address, a user id),
+/// never a token or a rendered message.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Checks the backend answers.
     async fn ping(&self) -> Result<(), StorageError>;
 
     /// Creates a user, atomically with its referral (if any), the referral's reward ledger
-    /// entries, the counters behind [`referral_stats`](Self::referral_stats), and the user's
-    /// first refresh token.
+    /// entries, the counters behind [`referral_stats`](Self::referral_stats), the user's
+    /// first refresh token, and the outbox messages the registration queues.
     ///
     /// Fails with [`StorageError::EmailTaken`] when the email exists (concurrent registrations
     /// of one email: exactly one succeeds) and [`StorageError::ReferralCodeTaken`] when the
@@ -98,23 +102,33 @@ pub trait Storage: Send + Sync + 'static {
         code: &ReferralCode,
     ) -> Result<Option<UserRecord>, StorageError>;
 
-    /// Replaces a user's password hash (rehash at login with new parameters); nothing else
-    /// changes.
-    async fn update_password_hash(
+    /// Replaces a user's password hash with `new` only while it is still `expected` (the
+    /// hash a login just verified), and changes nothing else: a rehash at login never
+    /// overwrites a password set meanwhile by a reset. Returns whether it was replaced.
+    async fn replace_password_hash(
         &self,
         user: Uuid,
-        hash: &PasswordHash,
-    ) -> Result<(), StorageError>;
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StorageError>;
 
-    /// Stores a new refresh token (a login).
-    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<(), StorageError>;
+    /// Stores a new refresh token (a login) only while its user's token version is still
+    /// `token.token_version`: a login whose password check straddled a reset or a password
+    /// change stores nothing. Returns whether it was stored (`false` also when the user does
+    /// not exist).
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<bool, StorageError>;
 
     /// Rotates the refresh token `presented`, atomically: when it is live (unused, unrevoked,
-    /// unexpired at `now`), it is marked used and `replacement` is stored with the presented
-    /// token's user and family (its own `user_id` and `family_id` are placeholders and are
-    /// ignored): [`Rotation::Rotated`]. When it was already rotated, every refresh token of its
-    /// user is revoked: [`Rotation::Reused`]. Otherwise [`Rotation::Invalid`]. Of concurrent
-    /// rotations of one token, exactly one is `Rotated`.
+    /// unexpired at `now`) and was issued at its user's current token version, it is marked
+    /// used and `replacement` is stored with the presented token's user, family and token
+    /// version (the replacement's own `user_id`, `family_id` and `token_version` are
+    /// placeholders and are ignored): [`Rotation::Rotated`] with the user as stored after the
+    /// rotation, so the caller issues an access token at the version the rotation matched.
+    /// When it was already rotated, every refresh token of its user is revoked:
+    /// [`Rotation::Reused`]. Otherwise (unknown, revoked, expired, or of an older token
+    /// version) [`Rotation::Invalid`]. Of concurrent rotations of one token, exactly one is
+    /// `Rotated`; a rotation racing a password reset either happens before it (and its
+    /// replacement is revoked by the reset) or fails.
     async fn rotate_refresh_token(
         &self,
         presented: &TokenHash,
@@ -130,13 +144,9 @@ pub trait Storage: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<(), StorageError>;
 
-    /// Stores a reset token and the message carrying it, atomically, and supersedes every
-    /// earlier unconsumed reset token of the same user.
-    async fn create_reset_token(
-        &self,
-        token: ResetTokenRecord,
-        mail: OutboxMessage,
-    ) -> Result<(), StorageError>;
+    /// Stores a reset token and supersedes every earlier unconsumed reset token of the same
+    /// user, atomically. Returns `false` (storing nothing) when the user does not exist.
+    async fn create_reset_token(&self, token: ResetTokenRecord) -> Result<bool, StorageError>;
 
     /// The owner of a live (unused, unsuperseded, unexpired at `now`) reset token.
     async fn reset_token_user(
@@ -158,24 +168,26 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Counts one attempt under `key`, atomically, and returns the window after counting:
     /// when no window is open at `now` (none yet, or `started_at + window <= now`), a new one
-    /// opens at `now` with count 1.
+    /// opens at `now` with count 1. Callers decide on the returned count, so of `n`
+    /// concurrent hits on a fresh key the counts returned are exactly `1..=n`.
     async fn hit_rate_limit(
         &self,
-        key: &str,
+        key: &RateKey,
         now: OffsetDateTime,
         window: time::Duration,
     ) -> Result<RateWindow, StorageError>;
 
-    /// The window open under `key` at `now`, if any.
-    async fn rate_limit(
+    /// Takes back one attempt counted under `key` in the window that opened at `started_at`
+    /// (a successful login refunds its attempt). Does nothing when that window is no longer
+    /// the current one or its count is already zero.
+    async fn refund_rate_limit(
         &self,
-        key: &str,
-        now: OffsetDateTime,
-        window: time::Duration,
-    ) -> Result<Option<RateWindow>, StorageError>;
+        key: &RateKey,
+        started_at: OffsetDateTime,
+    ) -> Result<(), StorageError>;
 
     /// Forgets the window under `key`.
-    async fn clear_rate_limit(&self, key: &str) -> Result<(), StorageError>;
+    async fn clear_rate_limit(&self, key: &RateKey) -> Result<(), StorageError>;
 
     /// The users `referrer` referred, newest first (`joined_at` descending, then `user_id`
     /// descending), strictly after `after` in that order, at most `limit` of them.
@@ -195,9 +207,13 @@ pub trait Storage: Send + Sync + 'static {
         since: OffsetDateTime,
     ) -> Result<ReferralCounts, StorageError>;
 
-    /// Claims up to `limit` outbox messages due at `now` (unsent, `next_attempt_at <= now`,
-    /// not leased or with an expired lease), leasing each until `lease_until` and counting an
-    /// attempt. Concurrent claimers never receive the same message while its lease runs.
+    /// Queues one outbox message on its own (a reset request), due at its `created_at`.
+    async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError>;
+
+    /// Claims up to `limit` outbox messages due at `now` (not sent, not dead,
+    /// `next_attempt_at <= now`, not leased or with an expired lease), oldest due first,
+    /// leasing each until `lease_until` and counting an attempt. Concurrent claimers never
+    /// receive the same message while its lease runs.
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,
@@ -205,7 +221,7 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StorageError>;
 
-    /// Marks a claimed message sent; it is never claimed again.
+    /// Marks a claimed message done (sent, or nothing to send); it is never claimed again.
     async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError>;
 
     /// Releases a claimed message after a failed attempt, to be retried at `retry_at`, and
@@ -217,9 +233,43 @@ pub trait Storage: Send + Sync + 'static {
         error: &str,
     ) -> Result<(), StorageError>;
 
-    /// Deletes messages sent before `sent_before`; returns how many.
-    async fn prune_outbox(&self, sent_before: OffsetDateTime) -> Result<u64, StorageError>;
+    /// Gives up on a claimed message: it becomes a dead letter with `reason`, is never
+    /// claimed again, and is listed by [`dead_letters`](Self::dead_letters) until
+    /// [`redeliver_outbox`](Self::redeliver_outbox) or pruning.
+    async fn dead_letter_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), StorageError>;
 
-    /// Counts the outbox messages not yet sent (for health and tests).
+    /// Dead letters, newest first (by the time they died, then id), strictly after `after`
+    /// in that order, at most `limit`.
+    async fn dead_letters(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>, StorageError>;
+
+    /// Turns a dead letter back into a message due at `now` with no attempts counted.
+    /// Returns `false` when `id` is not a dead letter.
+    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError>;
+
+    /// Counts the outbox messages neither done nor dead (for health and tests).
     async fn pending_outbox(&self) -> Result<u64, StorageError>;
+
+    /// Housekeeping: deletes what no rule needs any more, and says how much.
+    ///
+    /// - rate-limit windows that ended at or before `now`;
+    /// - refresh tokens expired at `now`, and revoked ones (a used, unexpired token is kept:
+    ///   presenting it again must still be detected as reuse);
+    /// - reset tokens expired at `now`, used or superseded;
+    /// - outbox messages done before `done_before`, and dead letters that died before
+    ///   `dead_before`.
+    async fn prune(
+        &self,
+        now: OffsetDateTime,
+        done_before: OffsetDateTime,
+        dead_before: OffsetDateTime,
+    ) -> Result<PruneReport, StorageError>;
 }

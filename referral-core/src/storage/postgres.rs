@@ -133,6 +133,11 @@ impl Dialect for Postgres {
             description: "users fillfactor",
             sql: include_str!("../../migrations/postgres/20260302000000_users_fillfactor.sql"),
         },
+        Migration {
+            version: 20260310000000,
+            description: "hardening",
+            sql: include_str!("../../migrations/postgres/20260310000000_hardening.sql"),
+        },
     ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[
         LegacyMigration {

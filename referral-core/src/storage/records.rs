@@ -4,7 +4,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::email::Email;
-use crate::mailer::Message;
 use crate::rewards::RewardEntry;
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -16,8 +15,10 @@ pub struct NewUser {
     pub user: UserRecord,
     /// The referral, when the user signed up with a code (`user.referred_by` is its referrer).
     pub referral: Option<NewReferral>,
-    /// The first refresh token.
+    /// The first refresh token (at token version 0).
     pub refresh_token: RefreshTokenRecord,
+    /// Messages the registration queues, due at their `created_at`.
+    pub outbox: Vec<OutboxMessage>,
 }
 
 /// The referral part of a registration.
@@ -55,13 +56,15 @@ pub struct RefreshTokenRecord {
     pub issued_at: OffsetDateTime,
     /// Expires at.
     pub expires_at: OffsetDateTime,
+    /// The user's token version when issued: the token only works while it is current.
+    pub token_version: i64,
 }
 
 /// The outcome of [`Storage::rotate_refresh_token`](super::Storage::rotate_refresh_token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was live; the replacement is stored. Carries the owner.
-    Rotated(Uuid),
+    /// The token was live; the replacement is stored. Carries the owner as stored.
+    Rotated(UserRecord),
     /// The token had already been rotated; all the owner's refresh tokens are now revoked.
     Reused(Uuid),
     /// Unknown, revoked or expired.
@@ -81,17 +84,48 @@ pub struct ResetTokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
-/// A message in the outbox.
+/// A message in the outbox: what to deliver, never a rendered mail or a token.
+///
+/// Storage keeps it as it is and hands it back; the engine alone reads `topic` and
+/// `payload` (a mail to render and send at delivery time, say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     /// Id (UUID v7).
     pub id: Uuid,
-    /// The message.
-    pub message: Message,
+    /// What kind of message this is (`mail.password_reset`, …).
+    pub topic: String,
+    /// The user it concerns, if any.
+    pub user_id: Option<Uuid>,
+    /// The engine's description of it (JSON text), without secrets.
+    pub payload: String,
     /// Attempts made so far (including the one a claim starts).
     pub attempts: u32,
     /// When it was queued.
     pub created_at: OffsetDateTime,
+}
+
+/// An outbox message that was given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message as it was queued (`attempts` as last claimed).
+    pub message: OutboxMessage,
+    /// When it was given up on.
+    pub died_at: OffsetDateTime,
+    /// Why (the last error, or the reason for giving up).
+    pub reason: String,
+}
+
+/// What [`Storage::prune`](super::Storage::prune) deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Rate-limit windows that had ended.
+    pub rate_limits: u64,
+    /// Expired or revoked refresh tokens.
+    pub refresh_tokens: u64,
+    /// Expired, used or superseded reset tokens.
+    pub reset_tokens: u64,
+    /// Outbox messages done long ago, and old dead letters.
+    pub outbox: u64,
 }
 
 /// One row of a referrer's list.

@@ -153,11 +153,18 @@ impl Dialect for Sqlite {
         lock_row: "",
         skip_locked: "",
     };
-    const MIGRATIONS: &'static [Migration] = &[Migration {
-        version: 20260301000000,
-        description: "schema",
-        sql: include_str!("../../migrations/sqlite/20260301000000_schema.sql"),
-    }];
+    const MIGRATIONS: &'static [Migration] = &[
+        Migration {
+            version: 20260301000000,
+            description: "schema",
+            sql: include_str!("../../migrations/sqlite/20260301000000_schema.sql"),
+        },
+        Migration {
+            version: 20260310000000,
+            description: "hardening",
+            sql: include_str!("../../migrations/sqlite/20260310000000_hardening.sql"),
+        },
+    ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[LegacyMigration {
         version: 20260301000000,
         sqlx_checksum: "786c559fb2811a1adbe0af65d3d378ca95b877719df9205bbaa90a7ee26f940f\

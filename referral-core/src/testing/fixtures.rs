@@ -45,6 +45,7 @@ pub fn refresh_token(user: Uuid, issued_at: OffsetDateTime) -> RefreshTokenRecor
         family_id: Uuid::now_v7(),
         issued_at,
         expires_at: issued_at + Duration::days(30),
+        token_version: 0,
     }
 }
 
@@ -55,6 +56,7 @@ pub fn registration(user: UserRecord) -> NewUser {
         user,
         referral: None,
         refresh_token,
+        outbox: Vec::new(),
     }
 }
 

@@ -8,16 +8,16 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::dialect::Dialect;
-use super::rows::{count, OutboxRow, ReferralRow, UserRow};
+use super::rows::{count, DeadLetterRow, OutboxRow, ReferralRow, UserRow};
 use super::timestamps::{day_of, duration_micros, from_micros, start_of_next_day, to_micros};
 use super::{error, registration_error, SqlStorage};
 use crate::email::Email;
 use crate::password::PasswordHash;
-use crate::rate_limit::RateWindow;
+use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::storage::{
-    NewUser, OutboxMessage, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
-    ResetTokenRecord, Rotation, Storage, StorageError,
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -28,24 +28,27 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'r> UserRow: FromRow<'r, DB::Row>,
 {
-    /// Locks the user's row until the transaction ends (where the backend has row locks);
-    /// `false` when there is no such user.
+    /// The user, with their row locked until the transaction ends (where the backend has row
+    /// locks: every transaction that changes a user's tokens takes this lock first, so they
+    /// queue in one order and never deadlock).
     async fn lock_user(
         &self,
         tx: &mut Transaction<'static, DB>,
         user: Uuid,
-    ) -> Result<bool, StorageError> {
-        let found: Option<Uuid> = sqlx::query_scalar(&self.queries.lock_user)
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let row: Option<UserRow> = sqlx::query_as(&self.queries.lock_user)
             .bind(user)
             .fetch_optional(&mut **tx)
             .await
             .map_err(error::<DB>)?;
-        Ok(found.is_some())
+        row.map(UserRow::into_record).transpose()
     }
 
     /// The owner of the token `owner_query` finds under `hash`, with their row locked (see
@@ -55,16 +58,16 @@ where
         tx: &mut Transaction<'static, DB>,
         owner_query: &str,
         hash: &[u8],
-    ) -> Result<Option<Uuid>, StorageError> {
+    ) -> Result<Option<UserRecord>, StorageError> {
         let owner: Option<Uuid> = sqlx::query_scalar(owner_query)
             .bind(hash)
             .fetch_optional(&mut **tx)
             .await
             .map_err(error::<DB>)?;
-        if let Some(owner) = owner {
-            self.lock_user(tx, owner).await?;
+        match owner {
+            Some(owner) => self.lock_user(tx, owner).await,
+            None => Ok(None),
         }
-        Ok(owner)
     }
 
     /// Revokes every refresh token of `user` (whose row the caller has locked).
@@ -83,20 +86,43 @@ where
         Ok(())
     }
 
+    /// Stores a refresh token while its token version is its user's; whether it did.
     async fn insert_refresh<'e, E>(
         &self,
         executor: E,
         token: &RefreshTokenRecord,
-    ) -> Result<(), StorageError>
+    ) -> Result<bool, StorageError>
     where
         E: Executor<'e, Database = DB>,
     {
-        sqlx::query(&self.queries.insert_refresh_token)
+        let done = sqlx::query(&self.queries.insert_refresh_token)
             .bind(token.hash.as_bytes().as_slice())
             .bind(token.user_id)
             .bind(token.family_id)
             .bind(to_micros(token.issued_at))
             .bind(to_micros(token.expires_at))
+            .bind(token.token_version)
+            .execute(executor)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn insert_outbox<'e, E>(
+        &self,
+        executor: E,
+        message: &OutboxMessage,
+    ) -> Result<(), StorageError>
+    where
+        E: Executor<'e, Database = DB>,
+    {
+        sqlx::query(&self.queries.insert_outbox)
+            .bind(message.id)
+            .bind(message.topic.as_str())
+            .bind(message.user_id)
+            .bind(message.payload.as_str())
+            .bind(i64::from(message.attempts))
+            .bind(to_micros(message.created_at))
             .execute(executor)
             .await
             .map_err(error::<DB>)?;
@@ -134,6 +160,22 @@ where
             .map(UserRow::into_record)
             .transpose()
     }
+
+    /// Runs a statement that deletes in `tx`, binding `at` as `$1` when given; how many
+    /// rows went.
+    async fn delete(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        statement: &str,
+        at: Option<i64>,
+    ) -> Result<u64, StorageError> {
+        let mut query = sqlx::query(statement);
+        if let Some(at) = at {
+            query = query.bind(at);
+        }
+        let done = query.execute(&mut **tx).await.map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done))
+    }
 }
 
 #[async_trait]
@@ -151,6 +193,7 @@ where
     for<'r> UserRow: FromRow<'r, DB::Row>,
     for<'r> ReferralRow: FromRow<'r, DB::Row>,
     for<'r> OutboxRow: FromRow<'r, DB::Row>,
+    for<'r> DeadLetterRow: FromRow<'r, DB::Row>,
 {
     async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1")
@@ -165,6 +208,7 @@ where
             user,
             referral,
             refresh_token,
+            outbox,
         } = new;
         let rewards = referral
             .as_ref()
@@ -253,7 +297,14 @@ where
                     .map_err(error::<DB>)?;
             }
         }
-        self.insert_refresh(&mut *tx, &refresh_token).await?;
+        if !self.insert_refresh(&mut *tx, &refresh_token).await? {
+            return Err(StorageError::backend(
+                "the first refresh token is not of the new user at their token version",
+            ));
+        }
+        for message in &outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
         tx.commit().await.map_err(error::<DB>)
     }
 
@@ -275,21 +326,26 @@ where
             .await
     }
 
-    async fn update_password_hash(
+    async fn replace_password_hash(
         &self,
         user: Uuid,
-        hash: &PasswordHash,
-    ) -> Result<(), StorageError> {
-        sqlx::query(&self.queries.update_password_hash)
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StorageError> {
+        // One conditional statement: a reset that changed the hash meanwhile wins.
+        let done = sqlx::query(&self.queries.replace_password_hash)
             .bind(user)
-            .bind(hash.as_str())
+            .bind(expected.as_str())
+            .bind(new.as_str())
             .execute(&self.pool)
             .await
             .map_err(error::<DB>)?;
-        Ok(())
+        Ok(DB::rows_affected(&done) == 1)
     }
 
-    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<(), StorageError> {
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<bool, StorageError> {
+        // One statement, holding the user's row: a reset in flight either commits first (and
+        // the version no longer matches) or waits and then revokes this token.
         self.insert_refresh(&self.pool, &token).await
     }
 
@@ -303,28 +359,35 @@ where
         let now = to_micros(now);
         let mut tx = self.begin().await?;
         // The owner's lock orders this after any password reset in flight, so a reset's
-        // revocation never misses the replacement.
+        // revocation never misses the replacement, and the version read is the one current
+        // until this transaction ends.
         let owner = self
             .lock_token_owner(&mut tx, &self.queries.refresh_token_owner, hash)
             .await?;
         let Some(owner) = owner else {
             return Ok(Rotation::Invalid);
         };
-        let rotated: Option<(Uuid, Uuid)> = sqlx::query_as(&self.queries.use_refresh_token)
+        let rotated: Option<Uuid> = sqlx::query_scalar(&self.queries.use_refresh_token)
             .bind(hash)
             .bind(now)
+            .bind(owner.token_version)
             .fetch_optional(&mut *tx)
             .await
             .map_err(error::<DB>)?;
-        if let Some((user_id, family_id)) = rotated {
+        if let Some(family_id) = rotated {
             let replacement = RefreshTokenRecord {
-                user_id,
+                user_id: owner.id,
                 family_id,
+                token_version: owner.token_version,
                 ..replacement
             };
-            self.insert_refresh(&mut *tx, &replacement).await?;
+            if !self.insert_refresh(&mut *tx, &replacement).await? {
+                return Err(StorageError::backend(
+                    "the replacement refresh token was not stored",
+                ));
+            }
             tx.commit().await.map_err(error::<DB>)?;
-            return Ok(Rotation::Rotated(user_id));
+            return Ok(Rotation::Rotated(owner));
         }
         let used: Option<Option<i64>> = sqlx::query_scalar(&self.queries.refresh_token_used_at)
             .bind(hash)
@@ -334,9 +397,9 @@ where
         if used.flatten().is_none() {
             return Ok(Rotation::Invalid);
         }
-        self.revoke_sessions(&mut tx, owner, now).await?;
+        self.revoke_sessions(&mut tx, owner.id, now).await?;
         tx.commit().await.map_err(error::<DB>)?;
-        Ok(Rotation::Reused(owner))
+        Ok(Rotation::Reused(owner.id))
     }
 
     async fn revoke_refresh_token(
@@ -353,16 +416,12 @@ where
         Ok(())
     }
 
-    async fn create_reset_token(
-        &self,
-        token: ResetTokenRecord,
-        mail: OutboxMessage,
-    ) -> Result<(), StorageError> {
+    async fn create_reset_token(&self, token: ResetTokenRecord) -> Result<bool, StorageError> {
         let created = to_micros(token.created_at);
         let mut tx = self.begin().await?;
         // The lock makes concurrent requests for one user supersede in turn.
-        if !self.lock_user(&mut tx, token.user_id).await? {
-            return Err(StorageError::backend("reset token for an unknown user"));
+        if self.lock_user(&mut tx, token.user_id).await?.is_none() {
+            return Ok(false);
         }
         sqlx::query(&self.queries.supersede_reset_tokens)
             .bind(token.user_id)
@@ -378,18 +437,8 @@ where
             .execute(&mut *tx)
             .await
             .map_err(error::<DB>)?;
-        sqlx::query(&self.queries.insert_outbox)
-            .bind(mail.id)
-            .bind(mail.message.to.as_str())
-            .bind(mail.message.subject.as_str())
-            .bind(mail.message.text.as_str())
-            .bind(mail.message.html.as_str())
-            .bind(i64::from(mail.attempts))
-            .bind(to_micros(mail.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(error::<DB>)?;
-        tx.commit().await.map_err(error::<DB>)
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
     }
 
     async fn reset_token_user(
@@ -430,26 +479,27 @@ where
             return Ok(None);
         }
         sqlx::query(&self.queries.reset_password)
-            .bind(owner)
+            .bind(owner.id)
             .bind(new_hash.as_str())
             .execute(&mut *tx)
             .await
             .map_err(error::<DB>)?;
-        self.revoke_sessions(&mut tx, owner, now).await?;
+        self.revoke_sessions(&mut tx, owner.id, now).await?;
         tx.commit().await.map_err(error::<DB>)?;
-        Ok(Some(owner))
+        Ok(Some(owner.id))
     }
 
     async fn hit_rate_limit(
         &self,
-        key: &str,
+        key: &RateKey,
         now: OffsetDateTime,
         window: time::Duration,
     ) -> Result<RateWindow, StorageError> {
+        let now = to_micros(now);
         let (hits, started_at): (i64, i64) = sqlx::query_as(&self.queries.hit_rate_limit)
-            .bind(key)
-            .bind(to_micros(now))
-            .bind(duration_micros(window))
+            .bind(key.as_bytes().as_slice())
+            .bind(now)
+            .bind(now.saturating_add(duration_micros(window)))
             .fetch_one(&self.pool)
             .await
             .map_err(error::<DB>)?;
@@ -459,31 +509,23 @@ where
         })
     }
 
-    async fn rate_limit(
+    async fn refund_rate_limit(
         &self,
-        key: &str,
-        now: OffsetDateTime,
-        window: time::Duration,
-    ) -> Result<Option<RateWindow>, StorageError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(&self.queries.rate_limit)
-            .bind(key)
-            .bind(to_micros(now))
-            .bind(duration_micros(window))
-            .fetch_optional(&self.pool)
+        key: &RateKey,
+        started_at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.refund_rate_limit)
+            .bind(key.as_bytes().as_slice())
+            .bind(to_micros(started_at))
+            .execute(&self.pool)
             .await
             .map_err(error::<DB>)?;
-        row.map(|(hits, started_at)| {
-            Ok(RateWindow {
-                count: u32::try_from(hits).unwrap_or(u32::MAX),
-                started_at: from_micros(started_at)?,
-            })
-        })
-        .transpose()
+        Ok(())
     }
 
-    async fn clear_rate_limit(&self, key: &str) -> Result<(), StorageError> {
+    async fn clear_rate_limit(&self, key: &RateKey) -> Result<(), StorageError> {
         sqlx::query(&self.queries.clear_rate_limit)
-            .bind(key)
+            .bind(key.as_bytes().as_slice())
             .execute(&self.pool)
             .await
             .map_err(error::<DB>)?;
@@ -544,19 +586,25 @@ where
         })
     }
 
+    async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {
+        self.insert_outbox(&self.pool, &message).await
+    }
+
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StorageError> {
-        let rows: Vec<OutboxRow> = sqlx::query_as(&self.queries.claim_outbox)
+        let mut rows: Vec<OutboxRow> = sqlx::query_as(&self.queries.claim_outbox)
             .bind(to_micros(now))
             .bind(to_micros(lease_until))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(error::<DB>)?;
+        // RETURNING keeps no order: hand them out oldest due first, as they were chosen.
+        rows.sort_by_key(OutboxRow::due);
         rows.into_iter().map(OutboxRow::into_message).collect()
     }
 
@@ -586,13 +634,56 @@ where
         Ok(())
     }
 
-    async fn prune_outbox(&self, sent_before: OffsetDateTime) -> Result<u64, StorageError> {
-        let done = sqlx::query(&self.queries.prune_outbox)
-            .bind(to_micros(sent_before))
+    async fn dead_letter_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.dead_letter_outbox)
+            .bind(id)
+            .bind(to_micros(now))
+            .bind(reason)
             .execute(&self.pool)
             .await
             .map_err(error::<DB>)?;
-        Ok(DB::rows_affected(&done))
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>, StorageError> {
+        let rows: Vec<DeadLetterRow> = match after {
+            None => {
+                sqlx::query_as(&self.queries.dead_letters)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some(after) => {
+                sqlx::query_as(&self.queries.dead_letters_after)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(error::<DB>)?;
+        rows.into_iter()
+            .map(DeadLetterRow::into_dead_letter)
+            .collect()
+    }
+
+    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.queries.redeliver_outbox)
+            .bind(id)
+            .bind(to_micros(now))
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done) == 1)
     }
 
     async fn pending_outbox(&self) -> Result<u64, StorageError> {
@@ -601,5 +692,43 @@ where
             .await
             .map_err(error::<DB>)?;
         count(pending)
+    }
+
+    async fn prune(
+        &self,
+        now: OffsetDateTime,
+        done_before: OffsetDateTime,
+        dead_before: OffsetDateTime,
+    ) -> Result<PruneReport, StorageError> {
+        let q = &self.queries;
+        let now = to_micros(now);
+        let mut tx = self.begin().await?;
+        let rate_limits = self
+            .delete(&mut tx, &q.prune_rate_limits, Some(now))
+            .await?;
+        // Two statements, each served by its own index; a used, unexpired token stays, so
+        // presenting it again is still caught as reuse.
+        let expired = self
+            .delete(&mut tx, &q.prune_expired_refresh_tokens, Some(now))
+            .await?;
+        let revoked = self
+            .delete(&mut tx, &q.prune_revoked_refresh_tokens, None)
+            .await?;
+        let reset_tokens = self
+            .delete(&mut tx, &q.prune_reset_tokens, Some(now))
+            .await?;
+        let done = self
+            .delete(&mut tx, &q.prune_done_outbox, Some(to_micros(done_before)))
+            .await?;
+        let dead = self
+            .delete(&mut tx, &q.prune_dead_outbox, Some(to_micros(dead_before)))
+            .await?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(PruneReport {
+            rate_limits,
+            refresh_tokens: expired + revoked,
+            reset_tokens,
+            outbox: done + dead,
+        })
     }
 }

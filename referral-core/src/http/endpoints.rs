@@ -1,0 +1,598 @@
+//! The endpoint table: every endpoint of the contract as data — method, path, who may call
+//! it, whether it reads a body, and what it documents — from which the adapters build their
+//! native routes, the engine routes and answers, and the OpenAPI document is written.
+//!
+//! Paths are relative to a [`Mount`]'s prefix (`/api` by default) and use `{name}` for a
+//! path parameter.
+
+use std::fmt;
+
+use crate::error::Error;
+
+/// The prefix the contract is mounted under unless the app chooses another.
+pub const API_PREFIX: &str = "/api";
+
+/// An HTTP method the contract uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET` (and `HEAD`, answered alike without a body).
+    Get,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+}
+
+impl Method {
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// Whether a request with method `name` (any case) is served by this method: `HEAD` is
+    /// served like `GET`.
+    pub fn serves(self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(self.as_str())
+            || (self == Method::Get && name.eq_ignore_ascii_case("HEAD"))
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// A signed-in user (`Authorization: Bearer <access token>`).
+    Bearer,
+}
+
+/// An endpoint of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `POST /register`
+    Register,
+    /// `POST /login`
+    Login,
+    /// `POST /token/refresh`
+    Refresh,
+    /// `POST /logout`
+    Logout,
+    /// `GET /me`
+    Me,
+    /// `POST /reset-password`
+    ResetRequest,
+    /// `POST /reset-password/confirm`
+    ResetConfirm,
+    /// `GET /referrals`
+    Referrals,
+    /// `GET /referral-stats`
+    ReferralStats,
+    /// `GET /health`
+    Health,
+    /// `GET /openapi.json`
+    OpenApi,
+}
+
+/// One row of the endpoint table.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointSpec {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Stable name (`register`, `referral_stats`): route names, OpenAPI operation ids.
+    pub name: &'static str,
+    /// Method.
+    pub method: Method,
+    /// Path under the mount prefix, `{name}` marking a parameter.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Whether it reads a JSON request body.
+    pub body: bool,
+    /// One line for people (OpenAPI `summary`).
+    pub summary: &'static str,
+    /// OpenAPI: the request body schema.
+    pub request_schema: Option<&'static str>,
+    /// OpenAPI: the success status and its body schema.
+    pub success: (u16, Option<&'static str>),
+    /// OpenAPI: problem statuses and the codes each can carry.
+    pub problems: &'static [(u16, &'static str)],
+    /// OpenAPI: query parameters and their descriptions.
+    pub query: &'static [(&'static str, &'static str)],
+}
+
+const AUTHENTICATED: &[(u16, &str)] = &[(401, "unauthorized"), (503, "unavailable")];
+
+/// The table, in documentation order.
+const TABLE: &[EndpointSpec] = &[
+    EndpointSpec {
+        endpoint: Endpoint::Register,
+        name: "register",
+        method: Method::Post,
+        path: "/register",
+        access: Access::Public,
+        body: true,
+        summary: "Create an account, optionally with someone's referral code",
+        request_schema: Some("RegisterRequest"),
+        success: (201, Some("Registered")),
+        problems: &[
+            (400, "invalid_json"),
+            (409, "email_taken"),
+            (413, "payload_too_large"),
+            (422, "validation_failed, unknown_referral_code"),
+            (429, "rate_limited"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::Login,
+        name: "login",
+        method: Method::Post,
+        path: "/login",
+        access: Access::Public,
+        body: true,
+        summary: "Exchange email and password for tokens",
+        request_schema: Some("LoginRequest"),
+        success: (200, Some("Tokens")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "invalid_credentials"),
+            (429, "rate_limited"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::Refresh,
+        name: "refresh",
+        method: Method::Post,
+        path: "/token/refresh",
+        access: Access::Public,
+        body: true,
+        summary: "Rotate a refresh token for a new token pair",
+        request_schema: Some("RefreshRequest"),
+        success: (200, Some("Tokens")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "invalid_refresh_token"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::Logout,
+        name: "logout",
+        method: Method::Post,
+        path: "/logout",
+        access: Access::Public,
+        body: true,
+        summary: "Revoke a refresh token",
+        request_schema: Some("RefreshRequest"),
+        success: (204, None),
+        problems: &[(400, "invalid_json"), (503, "unavailable")],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::Me,
+        name: "me",
+        method: Method::Get,
+        path: "/me",
+        access: Access::Bearer,
+        body: false,
+        summary: "The current user",
+        request_schema: None,
+        success: (200, Some("User")),
+        problems: AUTHENTICATED,
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::ResetRequest,
+        name: "reset_password",
+        method: Method::Post,
+        path: "/reset-password",
+        access: Access::Public,
+        body: true,
+        summary: "Send a password reset link if the email is registered",
+        request_schema: Some("ResetRequest"),
+        success: (202, Some("MessageBody")),
+        problems: &[
+            (400, "invalid_json"),
+            (422, "validation_failed"),
+            (429, "rate_limited"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::ResetConfirm,
+        name: "reset_password_confirm",
+        method: Method::Post,
+        path: "/reset-password/confirm",
+        access: Access::Public,
+        body: true,
+        summary: "Set a new password with a reset token",
+        request_schema: Some("ResetConfirmRequest"),
+        success: (200, Some("MessageBody")),
+        problems: &[
+            (400, "invalid_json, invalid_reset_token"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::Referrals,
+        name: "referrals",
+        method: Method::Get,
+        path: "/referrals",
+        access: Access::Bearer,
+        body: false,
+        summary: "The users you referred, newest first",
+        request_schema: None,
+        success: (200, Some("ReferralPage")),
+        problems: &[
+            (401, "unauthorized"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[
+            ("limit", "Page size, 1 to 100 (default 50)"),
+            ("cursor", "next_cursor of the previous page"),
+        ],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::ReferralStats,
+        name: "referral_stats",
+        method: Method::Get,
+        path: "/referral-stats",
+        access: Access::Bearer,
+        body: false,
+        summary: "Your referral statistics",
+        request_schema: None,
+        success: (200, Some("ReferralStats")),
+        problems: AUTHENTICATED,
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::Health,
+        name: "health",
+        method: Method::Get,
+        path: "/health",
+        access: Access::Public,
+        body: false,
+        summary: "Whether the service and its storage answer",
+        request_schema: None,
+        success: (200, Some("Health")),
+        problems: &[(503, "unavailable")],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::OpenApi,
+        name: "openapi",
+        method: Method::Get,
+        path: "/openapi.json",
+        access: Access::Public,
+        body: false,
+        summary: "This document",
+        request_schema: None,
+        success: (200, None),
+        problems: &[],
+        query: &[],
+    },
+];
+
+impl Endpoint {
+    /// Every endpoint, in documentation order.
+    pub fn all() -> impl Iterator<Item = Endpoint> {
+        TABLE.iter().map(|spec| spec.endpoint)
+    }
+
+    /// The endpoint's row of the table.
+    pub fn spec(self) -> &'static EndpointSpec {
+        // Every variant has exactly one row (checked by a test); the fallback is never taken.
+        TABLE
+            .iter()
+            .find(|spec| spec.endpoint == self)
+            .unwrap_or(&TABLE[0])
+    }
+
+    /// Stable name (`register`, `referral_stats`).
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Method.
+    pub fn method(self) -> Method {
+        self.spec().method
+    }
+
+    /// Path under the mount prefix (`/me`, `{name}` for a parameter).
+    pub fn path(self) -> &'static str {
+        self.spec().path
+    }
+
+    fn bit(self) -> u64 {
+        1 << (self as u8)
+    }
+}
+
+/// Path parameters an endpoint's path template captured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParams(Vec<(&'static str, String)>);
+
+impl PathParams {
+    /// The value captured for `{name}`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Matches `path` against `template` (`/users/{id}`): the captured parameters, or `None`.
+pub(crate) fn match_template(template: &'static str, path: &str) -> Option<PathParams> {
+    let mut params = Vec::new();
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(PathParams(params)),
+            (Some(want), Some(got)) => {
+                if let Some(name) = want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if got.is_empty() {
+                        return None;
+                    }
+                    params.push((name, got.to_owned()));
+                } else if want != got {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Where and which endpoints an app mounts: a path prefix (`/api`, `/auth`, `/v1/api`, or
+/// the root) and a subset of the table.
+///
+/// ```
+/// use referral_core::{Endpoint, Mount};
+/// let mount = Mount::new("/auth")?.without([Endpoint::Register]);
+/// assert_eq!(mount.route_path(Endpoint::Login), "/auth/login");
+/// assert!(!mount.contains(Endpoint::Register));
+/// # Ok::<(), referral_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    prefix: String,
+    endpoints: u64,
+}
+
+impl Default for Mount {
+    /// Every endpoint under `/api`.
+    fn default() -> Self {
+        Mount {
+            prefix: API_PREFIX.to_owned(),
+            endpoints: Endpoint::all().fold(0, |set, endpoint| set | endpoint.bit()),
+        }
+    }
+}
+
+impl Mount {
+    /// Every endpoint under `prefix`: `/` or empty for the root, otherwise an absolute path
+    /// of plain segments (`/auth`, `/v1/api`; a trailing `/` is dropped).
+    ///
+    /// Errors: [`Error::Config`] for a prefix that is not such a path.
+    pub fn new(prefix: &str) -> Result<Self, Error> {
+        let trimmed = prefix.trim_end_matches('/');
+        let valid = trimmed.is_empty()
+            || (trimmed.starts_with('/')
+                && trimmed[1..].split('/').all(|segment| {
+                    !segment.is_empty()
+                        && segment
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+                }));
+        if !valid {
+            return Err(Error::Config(format!(
+                "a mount prefix is `/` or an absolute path of plain segments like `/api` or \
+                 `/v1/auth`, got {prefix:?}"
+            )));
+        }
+        Ok(Mount {
+            prefix: trimmed.to_owned(),
+            ..Mount::default()
+        })
+    }
+
+    /// The same mount under another prefix (see [`new`](Self::new)).
+    pub fn with_prefix(&self, prefix: &str) -> Result<Self, Error> {
+        Ok(Mount {
+            endpoints: self.endpoints,
+            ..Mount::new(prefix)?
+        })
+    }
+
+    /// Only these endpoints.
+    pub fn only(mut self, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
+        self.endpoints = endpoints
+            .into_iter()
+            .fold(0, |set, endpoint| set | endpoint.bit());
+        self
+    }
+
+    /// Every endpoint mounted so far except these.
+    pub fn without(mut self, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
+        for endpoint in endpoints {
+            self.endpoints &= !endpoint.bit();
+        }
+        self
+    }
+
+    /// The prefix, without a trailing `/` (empty at the root).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether `endpoint` is mounted.
+    pub fn contains(&self, endpoint: Endpoint) -> bool {
+        self.endpoints & endpoint.bit() != 0
+    }
+
+    /// The mounted endpoints, in documentation order.
+    pub fn endpoints(&self) -> impl Iterator<Item = Endpoint> + '_ {
+        Endpoint::all().filter(|endpoint| self.contains(*endpoint))
+    }
+
+    /// The full path template of `endpoint` under this mount (`/auth/login`).
+    pub fn route_path(&self, endpoint: Endpoint) -> String {
+        format!("{}{}", self.prefix, endpoint.path())
+    }
+
+    /// The path a request names under this mount, or `None` when it lies outside.
+    pub(crate) fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(self.prefix.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+
+    /// Routes `method` and `path` (the whole request path) among the mounted endpoints:
+    /// the endpoint and its parameters; [`Error::NotFound`] when no mounted endpoint has
+    /// the path; [`Error::MethodNotAllowed`] (with every method the path serves) when some
+    /// do, but not for this method.
+    pub fn resolve(&self, method: &str, path: &str) -> Result<(Endpoint, PathParams), Error> {
+        let relative = self.relative(path).ok_or(Error::NotFound)?;
+        let mut allowed = Vec::new();
+        for endpoint in self.endpoints() {
+            let Some(params) = match_template(endpoint.path(), relative) else {
+                continue;
+            };
+            if endpoint.method().serves(method) {
+                return Ok((endpoint, params));
+            }
+            allowed.push(endpoint.method());
+        }
+        if allowed.is_empty() {
+            return Err(Error::NotFound);
+        }
+        let allow = allowed
+            .iter()
+            .flat_map(|method| match method {
+                Method::Get => vec!["GET", "HEAD"],
+                other => vec![other.as_str()],
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(Error::MethodNotAllowed { allow })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_has_exactly_one_row_and_a_unique_route() {
+        let all: Vec<Endpoint> = Endpoint::all().collect();
+        for endpoint in &all {
+            assert_eq!(
+                TABLE
+                    .iter()
+                    .filter(|spec| spec.endpoint == *endpoint)
+                    .count(),
+                1
+            );
+            assert_eq!(endpoint.spec().endpoint, *endpoint);
+        }
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert!(
+                    (a.method(), a.path()) != (b.method(), b.path()),
+                    "{a:?} and {b:?} share a route"
+                );
+                assert_ne!(a.name(), b.name());
+            }
+        }
+        assert!(all.len() < 64, "the mount's endpoint set is a u64");
+    }
+
+    #[test]
+    fn known_paths_resolve_and_others_do_not() {
+        let mount = Mount::default();
+        assert_eq!(
+            mount.resolve("POST", "/api/register").unwrap().0,
+            Endpoint::Register
+        );
+        assert_eq!(mount.resolve("head", "/api/me").unwrap().0, Endpoint::Me);
+        assert!(matches!(
+            mount.resolve("GET", "/api/register"),
+            Err(Error::MethodNotAllowed { allow }) if allow == "POST"
+        ));
+        assert!(matches!(
+            mount.resolve("POST", "/api/me"),
+            Err(Error::MethodNotAllowed { allow }) if allow == "GET, HEAD"
+        ));
+        for path in ["/api/nope", "/api/me/", "/api", "/apix/me", "/me"] {
+            assert!(
+                matches!(mount.resolve("GET", path), Err(Error::NotFound)),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mount_serves_its_own_prefix_and_subset_only() {
+        let mount = Mount::new("/v1/auth/")
+            .unwrap()
+            .without([Endpoint::Register]);
+        assert_eq!(mount.prefix(), "/v1/auth");
+        assert_eq!(
+            mount.resolve("POST", "/v1/auth/login").unwrap().0,
+            Endpoint::Login
+        );
+        assert!(matches!(
+            mount.resolve("POST", "/v1/auth/register"),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            mount.resolve("POST", "/api/login"),
+            Err(Error::NotFound)
+        ));
+        let root = Mount::new("/").unwrap().only([Endpoint::Health]);
+        assert_eq!(root.route_path(Endpoint::Health), "/health");
+        assert_eq!(root.resolve("GET", "/health").unwrap().0, Endpoint::Health);
+        assert!(matches!(root.resolve("GET", "/me"), Err(Error::NotFound)));
+    }
+
+    #[test]
+    fn bad_prefixes_are_refused() {
+        for bad in ["api", "/a b", "/a//b", "/{x}", "/<x>", "/a?b"] {
+            assert!(Mount::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn templates_capture_parameters() {
+        let params = match_template("/users/{id}/adjustments", "/users/42/adjustments").unwrap();
+        assert_eq!(params.get("id"), Some("42"));
+        assert!(match_template("/users/{id}", "/users/").is_none());
+        assert!(match_template("/users/{id}", "/users/1/2").is_none());
+    }
+}

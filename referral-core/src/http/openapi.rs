@@ -1,0 +1,154 @@
+//! The OpenAPI 3.1 document of the HTTP contract, written from the endpoint table and the
+//! body types, for the endpoints and prefix a [`Mount`] serves, so both adapters serve the
+//! same one at `GET {prefix}/openapi.json`.
+
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, OpenApiVersion, Ref, Required};
+use utoipa::OpenApi;
+
+use super::bodies::{
+    Health, LoginRequest, MessageBody, RefreshRequest, RegisterRequest, ResetConfirmRequest,
+    ResetRequest,
+};
+use super::endpoints::{Access, Method, Mount};
+use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
+use crate::engine::{Referral, ReferralPage, ReferralStats, Registered};
+use crate::error::FieldError;
+use crate::tokens::Tokens;
+use crate::user::User;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "referral",
+        description = "Accounts, JWT authentication, password reset by email, and referrals with rewards."
+    ),
+    components(schemas(
+        RegisterRequest,
+        LoginRequest,
+        RefreshRequest,
+        ResetRequest,
+        ResetConfirmRequest,
+        User,
+        Tokens,
+        Registered,
+        MessageBody,
+        Referral,
+        ReferralPage,
+        ReferralStats,
+        Health,
+        Problem,
+        FieldError
+    ))
+)]
+struct Components;
+
+fn content(schema: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(schema)))
+        .build()
+}
+
+/// The OpenAPI 3.1 document of what `mount` serves.
+pub fn document(mount: &Mount) -> Document {
+    let mut doc = Components::openapi();
+    doc.openapi = OpenApiVersion::Version31;
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    if let Some(components) = doc.components.as_mut() {
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+    for endpoint in mount.endpoints() {
+        let spec = endpoint.spec();
+        let (status, schema) = spec.success;
+        let mut success = ResponseBuilder::new().description(reason_phrase_ok(status));
+        if let Some(schema) = schema {
+            success = success.content(JSON, content(schema));
+        }
+        let mut responses = ResponsesBuilder::new().response(status.to_string(), success.build());
+        for (status, codes) in spec.problems {
+            let response = ResponseBuilder::new()
+                .description(format!("Problem document; code: {codes}"))
+                .content(PROBLEM_JSON, content("Problem"))
+                .build();
+            responses = responses.response(status.to_string(), response);
+        }
+        let mut operation = OperationBuilder::new()
+            .operation_id(Some(spec.name))
+            .summary(Some(spec.summary))
+            .responses(responses.build());
+        if let Some(request) = spec.request_schema {
+            operation = operation.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content(JSON, content(request))
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        if spec.access != Access::Public {
+            operation =
+                operation.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+        }
+        for (name, description) in spec.query {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name(*name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .description(Some(*description))
+                    .build(),
+            );
+        }
+        let method = match spec.method {
+            Method::Get => HttpMethod::Get,
+            Method::Post => HttpMethod::Post,
+            Method::Put => HttpMethod::Put,
+            Method::Patch => HttpMethod::Patch,
+            Method::Delete => HttpMethod::Delete,
+        };
+        let operation = operation.build();
+        let path = mount.route_path(endpoint);
+        match doc.paths.paths.get_mut(&path) {
+            Some(item) => item.merge_operations(PathItem::new(method, operation)),
+            None => {
+                doc.paths
+                    .paths
+                    .insert(path, PathItem::new(method, operation));
+            }
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Endpoint;
+
+    #[test]
+    fn every_mounted_endpoint_is_documented_under_the_prefix() {
+        let mount = Mount::new("/auth").unwrap().without([Endpoint::Register]);
+        let json = serde_json::to_value(document(&mount)).unwrap();
+        assert_eq!(json["openapi"], "3.1.0");
+        for endpoint in mount.endpoints() {
+            let method = endpoint.method().as_str().to_lowercase();
+            let path = mount.route_path(endpoint);
+            assert!(json["paths"][&path][&method].is_object(), "{path} missing");
+        }
+        assert!(json["paths"]["/auth/register"].is_null());
+        assert!(json["paths"]["/api/login"].is_null());
+        assert!(json["components"]["schemas"]["Problem"].is_object());
+    }
+}

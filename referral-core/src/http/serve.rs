@@ -1,0 +1,279 @@
+//! Answering requests: one endpoint of a mount ([`Engine::serve`]), whatever a mount does
+//! not route ([`Engine::fallback`]), or anything under the default mount
+//! ([`Engine::handle`]). Every decision — parsing, authentication, status, headers, body —
+//! is made here, once, for both adapters.
+
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+
+use super::bodies::{
+    Health, LoginRequest, MessageBody, ReferralsQuery, RefreshRequest, RegisterRequest,
+    ResetConfirmRequest, ResetRequest,
+};
+use super::endpoints::{Access, Endpoint, Mount, PathParams};
+use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
+use crate::engine::{
+    Engine, NewAccount, DEFAULT_PAGE_SIZE, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
+};
+use crate::error::Error;
+use crate::user::UserRecord;
+
+/// A request routed to an endpoint: what a handler reads.
+struct Call<'a> {
+    mount: &'a Mount,
+    request: &'a ApiRequest,
+    #[allow(dead_code)] // read by endpoints with path parameters
+    params: PathParams,
+    user: Option<UserRecord>,
+}
+
+impl Engine {
+    /// Answers a request for `endpoint` of `mount`: what an adapter's native route for the
+    /// endpoint calls. Never panics; every failure is a problem document.
+    ///
+    /// A request whose method or path does not fit the endpoint (an adapter routing it
+    /// wrongly) is answered as [`fallback`](Self::fallback) would.
+    pub async fn serve(
+        &self,
+        mount: &Mount,
+        endpoint: Endpoint,
+        request: ApiRequest,
+    ) -> ApiResponse {
+        let started = Instant::now();
+        let response = match mount.resolve(&request.method, &request.path) {
+            Ok((routed, params)) if routed == endpoint => self
+                .answer(mount, endpoint, &request, params)
+                .await
+                .unwrap_or_else(|error| ApiResponse::error(&error)),
+            Ok(_) | Err(_) => return self.fallback(mount, request).await,
+        };
+        log(&request, &response, started);
+        response
+    }
+
+    /// Answers a request `mount`'s routes did not take: `404 not_found`, or `405
+    /// method_not_allowed` with `Allow` when a mounted endpoint has the path; a request that
+    /// does fit a mounted endpoint is served by it.
+    pub async fn fallback(&self, mount: &Mount, request: ApiRequest) -> ApiResponse {
+        let started = Instant::now();
+        let response = match mount.resolve(&request.method, &request.path) {
+            Ok((endpoint, params)) => self
+                .answer(mount, endpoint, &request, params)
+                .await
+                .unwrap_or_else(|error| ApiResponse::error(&error)),
+            Err(error) => ApiResponse::error(&error),
+        };
+        log(&request, &response, started);
+        response
+    }
+
+    /// Answers any request under the default mount (every endpoint under `/api`).
+    pub async fn handle(&self, request: ApiRequest) -> ApiResponse {
+        self.fallback(&Mount::default(), request).await
+    }
+
+    /// Checks an `Authorization` header value (`Bearer <JWT>`) and answers either the user or
+    /// the complete `401` to send: what adapters' `AuthUser` extractors and guards call.
+    pub async fn authorize(&self, authorization: Option<&str>) -> Result<UserRecord, ApiResponse> {
+        self.authorize_header(authorization)
+            .await
+            .map_err(|error| ApiResponse::error(&error))
+    }
+
+    async fn authorize_header(&self, authorization: Option<&str>) -> Result<UserRecord, Error> {
+        let header = authorization.ok_or(Error::Unauthorized)?.trim();
+        let (scheme, token) = header.split_once(' ').ok_or(Error::Unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Unauthorized);
+        }
+        self.authenticate(token).await
+    }
+
+    async fn answer(
+        &self,
+        mount: &Mount,
+        endpoint: Endpoint,
+        request: &ApiRequest,
+        params: PathParams,
+    ) -> Result<ApiResponse, Error> {
+        let user = match endpoint.spec().access {
+            Access::Public => None,
+            Access::Bearer => Some(
+                self.authorize_header(request.authorization.as_deref())
+                    .await?,
+            ),
+        };
+        let call = Call {
+            mount,
+            request,
+            params,
+            user,
+        };
+        match endpoint {
+            Endpoint::Register => self.http_register(call).await,
+            Endpoint::Login => {
+                let body: LoginRequest = parse_json(request)?;
+                Ok(ApiResponse::json(
+                    200,
+                    &self.login(&body.email, &body.password).await?,
+                ))
+            }
+            Endpoint::Refresh => {
+                let body: RefreshRequest = parse_json(request)?;
+                Ok(ApiResponse::json(
+                    200,
+                    &self.refresh(&body.refresh_token).await?,
+                ))
+            }
+            Endpoint::Logout => {
+                let body: RefreshRequest = parse_json(request)?;
+                self.logout(&body.refresh_token).await?;
+                Ok(ApiResponse::no_content())
+            }
+            Endpoint::Me => Ok(ApiResponse::json(200, &self.user_view(signed_in(&call)?))),
+            Endpoint::ResetRequest => {
+                let body: ResetRequest = parse_json(request)?;
+                self.request_password_reset(&body.email, self.client_of(request))
+                    .await?;
+                Ok(message(202, RESET_REQUESTED_MESSAGE))
+            }
+            Endpoint::ResetConfirm => {
+                let body: ResetConfirmRequest = parse_json(request)?;
+                self.confirm_password_reset(&body.token, &body.new_password)
+                    .await?;
+                Ok(message(200, RESET_DONE_MESSAGE))
+            }
+            Endpoint::Referrals => {
+                let query: ReferralsQuery = parse_query(request)?;
+                let limit = match query.limit.as_deref() {
+                    None => DEFAULT_PAGE_SIZE,
+                    Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
+                        Error::invalid(
+                            "limit",
+                            "out_of_range",
+                            "limit must be a whole number from 1 to 100",
+                        )
+                    })?,
+                };
+                let page = self
+                    .referrals(signed_in(&call)?, limit, query.cursor.as_deref())
+                    .await?;
+                Ok(ApiResponse::json(200, &page))
+            }
+            Endpoint::ReferralStats => Ok(ApiResponse::json(
+                200,
+                &self.referral_stats(signed_in(&call)?).await?,
+            )),
+            Endpoint::Health => {
+                self.health().await?;
+                Ok(ApiResponse::json(
+                    200,
+                    &Health {
+                        status: "ok".to_owned(),
+                    },
+                ))
+            }
+            Endpoint::OpenApi => Ok(ApiResponse::json(200, &openapi::document(mount))),
+        }
+    }
+
+    async fn http_register(&self, call: Call<'_>) -> Result<ApiResponse, Error> {
+        let body: RegisterRequest = parse_json(call.request)?;
+        let mut account =
+            NewAccount::new(body.email, body.password).client_address(self.client_of(call.request));
+        account.referral_code = body.referral_code;
+        let registered = self.register(account).await?;
+        let mut response = ApiResponse::json(201, &registered);
+        response
+            .headers
+            .push(("location", call.mount.route_path(Endpoint::Me)));
+        Ok(response)
+    }
+
+    fn client_of(&self, request: &ApiRequest) -> Option<std::net::IpAddr> {
+        self.client_address(request.peer, request.forwarded_for.as_deref())
+    }
+}
+
+fn signed_in<'a>(call: &'a Call<'_>) -> Result<&'a UserRecord, Error> {
+    call.user.as_ref().ok_or(Error::Unauthorized)
+}
+
+fn message(status: u16, text: &str) -> ApiResponse {
+    ApiResponse::json(
+        status,
+        &MessageBody {
+            message: text.to_owned(),
+        },
+    )
+}
+
+fn log(request: &ApiRequest, response: &ApiResponse, started: Instant) {
+    tracing::info!(
+        target: "referral::http",
+        method = %request.method,
+        path = %request.path,
+        status = response.status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+}
+
+/// Reads a JSON body of type `T` the way the contract says: too large →
+/// `payload_too_large`; not received in time → `request_timeout`; no `Content-Type`, or
+/// another type than `application/json` or `*+json`, or bad syntax, or a wrong shape →
+/// `invalid_json`.
+///
+/// For handlers of your own that replace an endpoint and keep its request rules.
+pub fn parse_json<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error> {
+    let bytes = match &request.body {
+        RequestBody::Complete(bytes) => bytes,
+        RequestBody::TooLarge => {
+            return Err(Error::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            })
+        }
+        RequestBody::TimedOut => return Err(Error::RequestTimeout),
+    };
+    // A body without a JSON type is refused even when it parses: browsers send only
+    // `text/plain`, form and multipart bodies cross-origin without a preflight.
+    let media = request
+        .content_type
+        .as_deref()
+        .and_then(|value| value.split(';').next())
+        .map(|media| media.trim().to_ascii_lowercase());
+    match media.as_deref() {
+        Some(media) if media == JSON || media.ends_with("+json") => {}
+        Some(media) => {
+            return Err(Error::InvalidJson(format!(
+                "Content-Type must be application/json, not {media}"
+            )))
+        }
+        None => {
+            return Err(Error::InvalidJson(
+                "Content-Type must be application/json; none was sent".into(),
+            ))
+        }
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::InvalidJson(
+            "The request body is empty; a JSON object is expected".into(),
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::InvalidJson(format!(
+            "The request body is not valid JSON of the expected shape: {e}"
+        ))
+    })
+}
+
+fn parse_query<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error> {
+    serde_urlencoded::from_str(request.query.as_deref().unwrap_or("")).map_err(|e| {
+        Error::invalid(
+            "query",
+            "invalid_query",
+            &format!("query string is malformed: {e}"),
+        )
+    })
+}
