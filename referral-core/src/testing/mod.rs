@@ -3,9 +3,13 @@
 
 pub mod fixtures;
 pub mod mailer_contract;
+#[cfg(feature = "postgres")]
+mod scratch_postgres;
 mod smtp_catcher;
 pub mod storage_contract;
 
 pub use mailer_contract::{run_mailer_contract, Delivered, Inbox};
+#[cfg(feature = "postgres")]
+pub use scratch_postgres::{ScratchPostgres, POSTGRES_URL_VARIABLE};
 pub use smtp_catcher::{CaughtMail, SmtpCatcher};
 pub use storage_contract::{run_storage_contract, StorageUnderTest};
