@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use referral_core::testing::{fixtures, ScratchPostgres};
+use referral_core::testing::{fixtures, ScratchPostgres, ScratchSqlite};
 use referral_core::{
     Argon2Params, Config, Email, Engine, NewAccount, Password, PasswordHasher, Storage, UserRecord,
     DEFAULT_PAGE_SIZE,
@@ -129,24 +129,31 @@ fn engine_over(storage: Arc<dyn Storage>) -> Engine {
 /// A storage to measure, by name.
 type Measured = (&'static str, Arc<dyn Storage>);
 
+/// The scratch databases of a run, removed when it ends.
+struct Scratch {
+    _sqlite: ScratchSqlite,
+    postgres: Option<ScratchPostgres>,
+}
+
 /// The storages to measure: memory, a SQLite file, and PostgreSQL when
-/// `REFERRAL_TEST_POSTGRES_URL` is set (a scratch database, dropped when the run ends).
-fn storages(rt: &Runtime) -> (Vec<Measured>, Option<ScratchPostgres>) {
+/// `REFERRAL_TEST_POSTGRES_URL` is set.
+fn storages(rt: &Runtime) -> (Vec<Measured>, Scratch) {
     let mut storages: Vec<Measured> =
         vec![("memory", Arc::new(referral_core::MemoryStorage::new()))];
-    let file = std::env::temp_dir().join(format!("referral-bench-{}.db", Uuid::now_v7().simple()));
-    let sqlite = rt
-        .block_on(referral_core::storage::open(&format!(
-            "sqlite://{}",
-            file.display()
-        )))
+    let sqlite = ScratchSqlite::new().expect("a scratch directory");
+    let opened = rt
+        .block_on(referral_core::storage::open(sqlite.url()))
         .expect("sqlite storage");
-    storages.push(("sqlite", sqlite));
+    storages.push(("sqlite", opened));
     let postgres = rt.block_on(ScratchPostgres::create_migrated());
     if let Some(scratch) = &postgres {
         storages.push(("postgres", Arc::new(scratch.storage())));
     }
-    (storages, postgres)
+    let scratch = Scratch {
+        _sqlite: sqlite,
+        postgres,
+    };
+    (storages, scratch)
 }
 
 fn database_name(url: &str) -> &str {
@@ -165,7 +172,7 @@ async fn execute(url: &str, statement: &str) {
 
 fn engine_operations(c: &mut Criterion) {
     let rt = runtime();
-    let (storages, postgres) = storages(&rt);
+    let (storages, scratch) = storages(&rt);
     for (name, storage) in storages {
         let engine = engine_over(storage.clone());
         let mut group = c.benchmark_group(format!("engine_{name}"));
@@ -192,7 +199,8 @@ fn engine_operations(c: &mut Criterion) {
             let seeded = rt.block_on(seed(
                 &storage,
                 n,
-                postgres
+                scratch
+                    .postgres
                     .as_ref()
                     .map(ScratchPostgres::url)
                     .filter(|_| name == "postgres"),

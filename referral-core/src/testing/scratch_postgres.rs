@@ -25,7 +25,8 @@ pub const POSTGRES_URL_VARIABLE: &str = "REFERRAL_TEST_POSTGRES_URL";
 /// [`create_migrated`](Self::create_migrated)) storage, for the storage contract:
 ///
 /// ```ignore
-/// referral_core::storage_contract_tests!(referral_core::testing::ScratchPostgres::create_migrated());
+/// use referral_core::testing::ScratchPostgres;
+/// referral_core::storage_contract_tests!(ScratchPostgres::create_migrated());
 /// ```
 #[derive(Debug)]
 pub struct ScratchPostgres {

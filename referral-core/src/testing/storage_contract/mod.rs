@@ -20,8 +20,8 @@
 //! timestamps in whole microseconds, because SQL backends keep no finer precision.
 //!
 //! The cases live in files by concern: `accounts`, `sessions` (refresh tokens), `resets`,
-//! `rate_limits`, `referrals`, `outbox`, `pruning`, `concurrency` (races every backend must settle the
-//! same way); `setup` builds the records they write.
+//! `rate_limits`, `referrals`, `outbox`, `pruning`, `concurrency` (races every backend must
+//! settle the same way); `setup` builds the records they write.
 //!
 //! Not API-stable: cases are added as rules are.
 
