@@ -41,7 +41,9 @@ pub trait Dialect: Database + sealed::Sealed {
         Ok(())
     }
 
-    /// Runs SQL of one or more statements (a migration, DDL) on the connection.
+    /// Runs SQL of one or more statements (a migration, DDL) on the connection. Per backend
+    /// rather than generic: `sqlx::raw_sql(…).execute(&mut *tx)` in generic code makes rustc
+    /// lose the executor's lifetimes and refuse the migrator's future as not `Send`.
     fn run_script<'c>(
         connection: &'c mut Self::Connection,
         sql: &'c str,

@@ -5,6 +5,7 @@
 //!
 //! How to choose a database is on the public `storage` module.
 //!
+//! - `dialect.rs`: the trait each backend implements.
 //! - `queries.rs`: the query text, shared, with table names as placeholders.
 //! - `namespace.rs`: the namespace (schema or table prefix) and how placeholders render.
 //! - `operations.rs`: the trait's methods over those queries.
@@ -45,6 +46,18 @@
 //! user's row first in every transaction that changes their tokens, so those transactions
 //! queue in one order and never deadlock, and claims the outbox with `FOR UPDATE SKIP
 //! LOCKED`.
+//!
+//! Token versions close the gap between a login's password check and its session: a refresh
+//! token is stored by one `INSERT … SELECT … FROM users WHERE token_version = $v`, holding
+//! the user's row, so a reset either commits first (the version no longer matches and nothing
+//! is stored) or waits and then revokes the new token; a rotation, under the same lock,
+//! rotates only a token of the user's current version. A rehash is one `UPDATE … WHERE
+//! password_hash = $expected`, so it never overwrites a password a reset set meanwhile.
+//!
+//! Single statements where a count decides: a rate-limit hit is one upsert returning the new
+//! count (of concurrent hits on a fresh key, each gets its own count, 1 to n), and a refund
+//! takes one back only from the window it was counted in, never below zero. `prune` deletes in
+//! one transaction, each statement served by an index.
 
 mod dialect;
 mod errors;
