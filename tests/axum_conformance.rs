@@ -7,10 +7,17 @@ use conformance::{Served, SpawnFuture};
 use referral::Engine;
 use support_axum::spawn_axum;
 
-/// Serves `referral::axum::router()` on `127.0.0.1:0` until the test ends.
-fn spawn(engine: Engine) -> SpawnFuture {
+/// Serves the contract under `prefix` with `referral::axum::Api`, plus the `404` fallback,
+/// until the test ends.
+fn spawn(engine: Engine, prefix: &'static str) -> SpawnFuture {
     Box::pin(async move {
-        let server = spawn_axum(referral::axum::router().with_state(engine)).await;
+        let app = referral::axum::Api::new()
+            .prefix(prefix)
+            .expect("a valid prefix")
+            .router()
+            .fallback(referral::axum::not_found)
+            .with_state(engine);
+        let server = spawn_axum(app).await;
         Served::new(server.base_url.clone(), move || server.stop())
     })
 }

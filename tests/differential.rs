@@ -27,15 +27,18 @@ mod support_rocket;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use conformance::{Reply, Served, Spawn, SpawnFuture, TestServer, PASSWORD};
+use conformance::{Backend, Reply, Served, Spawn, SpawnFuture, Target, TestServer, PASSWORD};
 use referral::{Engine, MAX_BODY_BYTES};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 /// axum as `examples/axum_server.rs` serves it: the router plus the `404` fallback.
-fn spawn_axum(engine: Engine) -> SpawnFuture {
+fn spawn_axum(engine: Engine, prefix: &'static str) -> SpawnFuture {
     Box::pin(async move {
-        let app = referral::axum::router()
+        let app = referral::axum::Api::new()
+            .prefix(prefix)
+            .expect("a valid prefix")
+            .router()
             .fallback(referral::axum::not_found)
             .with_state(engine);
         let server = support_axum::spawn_axum(app).await;
@@ -43,10 +46,10 @@ fn spawn_axum(engine: Engine) -> SpawnFuture {
     })
 }
 
-/// Rocket as `examples/rocket_server.rs` serves it (through `spawn_rocket`).
-fn spawn_rocket(engine: Engine) -> SpawnFuture {
+/// Rocket as `examples/rocket_server.rs` serves it (through `spawn_rocket_at`).
+fn spawn_rocket(engine: Engine, prefix: &'static str) -> SpawnFuture {
     Box::pin(async move {
-        let rocket = support_rocket::spawn_rocket(engine).await;
+        let rocket = support_rocket::spawn_rocket_at(engine, prefix).await;
         let shutdown = rocket.shutdown.clone();
         let base_url = rocket.base_url.clone();
         Served::new(base_url, move || {
@@ -343,9 +346,14 @@ struct Side {
 
 impl Side {
     async fn start(name: &'static str, spawn: Spawn) -> Self {
+        let target = Target {
+            spawn,
+            backend: Backend::Memory,
+            prefix: "/api",
+        };
         Side {
             name,
-            server: TestServer::start(spawn).await,
+            server: TestServer::start(target).await,
             vars: HashMap::new(),
             masker: Masker::default(),
         }
@@ -538,7 +546,7 @@ const EXPECTED_OUTCOMES: &str = "
 400 wrong types
 400 wrong content type
 400 form content type
-401 no content type, JSON body
+400 no content type, JSON body
 400 empty body
 400 blank body
 413 oversize body of 65537 bytes

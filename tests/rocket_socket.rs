@@ -2,12 +2,15 @@
 
 mod support_rocket;
 
-use referral::{Config, Engine, MAX_BODY_BYTES};
+use std::sync::Arc;
+
+use referral::{Config, Engine, RecordingMailer, MAX_BODY_BYTES};
 use serde_json::{json, Value};
 use support_rocket::spawn_rocket;
 
 fn engine() -> Engine {
     Engine::builder(Config::builder().random_secret().build().unwrap())
+        .mailer(Arc::new(RecordingMailer::new()))
         .build()
         .unwrap()
 }
@@ -20,15 +23,27 @@ async fn a_spawned_rocket_serves_health_over_a_real_socket() {
         .unwrap();
 
     assert_eq!(response.status(), 200);
-    // Exactly what axum sends: the engine's content type plus hyper's framing.
+    // Exactly what axum sends: the engine's headers plus hyper's framing.
     let mut names: Vec<&str> = response
         .headers()
         .keys()
         .map(|name| name.as_str())
         .collect();
     names.sort_unstable();
-    assert_eq!(names, ["content-length", "content-type", "date"]);
+    assert_eq!(
+        names,
+        [
+            "cache-control",
+            "content-length",
+            "content-type",
+            "date",
+            "x-content-type-options",
+            "x-frame-options"
+        ]
+    );
     assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(
         response.json::<Value>().await.unwrap(),
         json!({ "status": "ok" })

@@ -24,12 +24,16 @@ pub async fn spawn_axum(app: axum::Router) -> SpawnedAxum {
     let address = listener.local_addr().expect("a bound address");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                stopped.await.ok();
-            })
-            .await
-            .expect("the server runs");
+        // With connect info, as the example serves it: per-address limits see the peer.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            stopped.await.ok();
+        })
+        .await
+        .expect("the server runs");
     });
     SpawnedAxum {
         base_url: format!("http://{address}"),

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use referral::Engine;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
+use rocket::shield::{Permission, Shield};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -29,9 +30,15 @@ impl SpawnedRocket {
 }
 
 /// Serves `engine` on `127.0.0.1` at a free port, set up as `examples/rocket_server.rs`
-/// sets it up (the stage, the problem catchers at the root, no `Server` header). The server
-/// runs on the current tokio runtime until stopped or until the runtime ends.
+/// sets it up (the stage, the problem catchers at the root, no `Server` header, `Shield`
+/// without its `Permissions-Policy`). The server runs on the current tokio runtime until
+/// stopped or until the runtime ends.
 pub async fn spawn_rocket(engine: Engine) -> SpawnedRocket {
+    spawn_rocket_at(engine, "/api").await
+}
+
+/// [`spawn_rocket`] with the API under `prefix`.
+pub async fn spawn_rocket_at(engine: Engine, prefix: &'static str) -> SpawnedRocket {
     let config = rocket::Config {
         address: Ipv4Addr::LOCALHOST.into(),
         port: 0,
@@ -49,7 +56,8 @@ pub async fn spawn_rocket(engine: Engine) -> SpawnedRocket {
     };
     let (port_tx, port_rx) = oneshot::channel();
     let rocket = rocket::custom(config)
-        .attach(referral::rocket::stage_with(engine))
+        .attach(Shield::default().disable::<Permission>())
+        .attach(referral::rocket::stage_with_at(engine, prefix))
         .register("/", referral::rocket::catchers())
         // By liftoff Rocket has bound the socket, and its config holds the real port.
         .attach(AdHoc::on_liftoff("port", move |rocket| {

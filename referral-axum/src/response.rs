@@ -3,14 +3,14 @@
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use referral_core::ApiResponse;
+use referral_core::{ApiResponse, Error};
 
 /// An engine answer, written back as it is.
 ///
 /// ```
 /// use axum::response::IntoResponse;
 /// use referral_axum::EngineResponse;
-/// use referral_core::ApiResponse;
+/// use referral_core::{ApiResponse, Error};
 ///
 /// let response = EngineResponse(ApiResponse::for_status(404)).into_response();
 /// assert_eq!(response.status(), 404);
@@ -49,6 +49,23 @@ impl IntoResponse for EngineResponse {
             }
         }
         response
+    }
+}
+
+/// An engine [`Error`] as the contract's problem answer, so handlers of your own can use
+/// `?` on engine calls: `Result<EngineResponse, ApiError>`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        EngineResponse(ApiResponse::error(&self.0)).into_response()
     }
 }
 

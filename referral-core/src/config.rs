@@ -8,7 +8,7 @@ use time::Duration;
 
 use crate::error::Error;
 use crate::outbox::OutboxPolicy;
-use crate::password::Argon2Params;
+use crate::password::{Argon2Params, HashingLimits};
 use crate::rate_limit::RateLimit;
 use crate::rewards::RewardPolicy;
 
@@ -84,6 +84,7 @@ pub struct Config {
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) request_timeout: Duration,
     pub(crate) argon2: Argon2Params,
+    pub(crate) hashing: HashingLimits,
     pub(crate) outbox: OutboxPolicy,
 }
 
@@ -153,6 +154,11 @@ impl Config {
         self.argon2
     }
 
+    /// How many password hashes run at once, and how many callers may wait for one.
+    pub fn hashing(&self) -> HashingLimits {
+        self.hashing
+    }
+
     /// The outbox dispatcher's policy.
     pub fn outbox(&self) -> OutboxPolicy {
         self.outbox
@@ -178,6 +184,7 @@ pub struct ConfigBuilder {
     trusted_proxies: Vec<IpNet>,
     request_timeout: Duration,
     argon2: Argon2Params,
+    hashing: HashingLimits,
     outbox: OutboxPolicy,
 }
 
@@ -200,6 +207,7 @@ impl Default for ConfigBuilder {
             trusted_proxies: Vec::new(),
             request_timeout: Duration::seconds(10),
             argon2: Argon2Params::default(),
+            hashing: HashingLimits::default(),
             outbox: OutboxPolicy::default(),
         }
     }
@@ -304,6 +312,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// How many password hashes run at once and how many callers may wait for one (default:
+    /// one per core, 32 waiting per slot; past that, `503 unavailable` with `Retry-After`).
+    pub fn hashing(mut self, limits: HashingLimits) -> Self {
+        self.hashing = limits;
+        self
+    }
+
     /// Outbox dispatcher policy.
     pub fn outbox(mut self, policy: OutboxPolicy) -> Self {
         self.outbox = policy;
@@ -346,6 +361,7 @@ impl ConfigBuilder {
             ));
         }
         self.argon2.validate()?;
+        self.hashing.validate()?;
         Ok(Config {
             secret,
             issuer: self.issuer,
@@ -362,6 +378,7 @@ impl ConfigBuilder {
             trusted_proxies: self.trusted_proxies,
             request_timeout: positive("request timeout", self.request_timeout)?,
             argon2: self.argon2,
+            hashing: self.hashing,
             outbox: self.outbox.validated()?,
         })
     }

@@ -67,11 +67,11 @@ pub enum Error {
         /// Seconds until the window passes (at least 1).
         retry_after_secs: u64,
     },
-    /// Too much work is already queued (password hashing); retry after the given number of
-    /// seconds.
-    #[error("The service is busy; retry in {retry_after_secs} seconds")]
+    /// Too many passwords are being hashed or checked at once for this request to wait its
+    /// turn; retry after the given number of seconds.
+    #[error("The server is busy checking other passwords; retry in {retry_after_secs} seconds")]
     Overloaded {
-        /// Seconds to wait before retrying (at least 1).
+        /// Seconds until the queue has likely drained (at least 1).
         retry_after_secs: u64,
     },
     /// The request body is larger than the limit.

@@ -13,7 +13,8 @@
 //!   bodies, problem documents and the OpenAPI document.
 //! - [`Storage`]: persistence; [`MemoryStorage`] here, SQLite and PostgreSQL behind the
 //!   `sqlite` and `postgres` features.
-//! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], and SMTP behind `smtp`.
+//! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], SMTP behind `smtp`, and
+//!   Postmark, SendGrid, Mailgun and Resend behind `mail-api`; [`MailSettings`] picks one.
 //! - `testing` (feature `testing`): the contract suites every `Storage` and `Mailer` runs.
 //!
 //! ```
@@ -78,13 +79,17 @@ pub use http::{
     ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest,
     ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
-pub use mailer::{DisabledMailer, LogMailer, MailError, Mailer, Message, RecordingMailer};
+#[cfg(feature = "mail-api")]
+pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};
+pub use mailer::{
+    DisabledMailer, LogMailer, MailError, MailSettings, Mailer, Message, RecordingMailer,
+};
 #[cfg(feature = "smtp")]
 pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
 pub use outbox::{DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy};
 pub use password::{
-    Argon2Params, Password, PasswordHash, PasswordHasher, PasswordProblem, MAX_PASSWORD_CHARS,
-    MIN_PASSWORD_CHARS,
+    Argon2Params, HashingLimits, Password, PasswordHash, PasswordHasher, PasswordProblem,
+    DEFAULT_WAITING_PER_SLOT, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 pub use rate_limit::{RateKey, RateKeys, RateLimit, RateScope, RateWindow};
 pub use referral_code::{MalformedReferralCode, ReferralCode};

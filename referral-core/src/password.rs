@@ -1,17 +1,21 @@
 //! Passwords: the rules a new password must meet, and argon2id hashing off the async runtime.
 
+mod limits;
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::common_passwords;
 use crate::email::Email;
 use crate::error::Error;
+use limits::Admission;
+pub use limits::{HashingLimits, DEFAULT_WAITING_PER_SLOT};
 
 /// Fewest Unicode scalar values in a password (after NFKC).
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -151,13 +155,16 @@ impl Argon2Params {
 
 /// Hashes and verifies passwords with argon2id on tokio's blocking pool.
 ///
-/// At most one hash per CPU runs at a time: each takes `memory_kib` of RAM, and running more
-/// at once than there are cores only adds memory and latency.
+/// At most [`HashingLimits::concurrency`] computations run at once (one per CPU core by
+/// default): each takes `memory_kib` of RAM, and running more at once than there are cores
+/// only adds memory and latency. A computation keeps its slot until it ends, even when the
+/// request that started it is cancelled. Up to [`HashingLimits::max_waiting`] callers wait
+/// for a slot; past that, a call fails at once with [`Error::Overloaded`].
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     params: Argon2Params,
-    permits: Arc<Semaphore>,
+    admission: Arc<Admission>,
     dummy: Arc<OnceCell<PasswordHash>>,
     verifications: Arc<AtomicU64>,
     memory: Arc<MemoryPool>,
@@ -165,30 +172,47 @@ pub struct PasswordHasher {
 
 /// Argon2 working memory kept between hashes. Allocating `memory_kib` per hash on whichever
 /// blocking thread runs it leaves that much cached in each thread's malloc arena, so a busy
-/// server's RSS grows to (threads × memory); reusing at most one buffer per permit keeps it at
-/// (cores × memory).
-#[derive(Default)]
+/// server's RSS grows to (threads × memory); keeping at most one buffer per hashing slot
+/// holds it at (slots × memory).
 struct MemoryPool {
     buffers: Mutex<Vec<Vec<Block>>>,
+    /// The most buffers kept; one handed back past this is freed.
+    capacity: usize,
 }
 
 impl MemoryPool {
-    /// Runs `work` with a zeroed-on-demand buffer of `blocks` blocks, returned to the pool after.
+    /// An empty pool keeping at most `capacity` buffers.
+    fn new(capacity: usize) -> Self {
+        MemoryPool {
+            buffers: Mutex::new(Vec::new()),
+            capacity,
+        }
+    }
+
+    /// Runs `work` with a zeroed-on-demand buffer of `blocks` blocks, kept for the next
+    /// computation after if the pool has room for it.
     fn with<T>(&self, blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
-        let mut buffer = self
-            .buffers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop()
-            .unwrap_or_default();
+        let mut buffer = self.buffers().pop().unwrap_or_default();
         // Argon2 overwrites every block before reading it, so a reused buffer needs no clearing.
         buffer.resize(blocks, Block::default());
         let result = work(&mut buffer);
+        let mut buffers = self.buffers();
+        if buffers.len() < self.capacity {
+            buffers.push(buffer);
+        }
+        result
+    }
+
+    /// How many buffers are kept now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.buffers().len()
+    }
+
+    fn buffers(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
         self.buffers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(buffer);
-        result
     }
 }
 
@@ -196,23 +220,51 @@ impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("params", &self.params)
+            .field("limits", &self.admission.limits())
             .finish()
     }
 }
 
 impl PasswordHasher {
-    /// A hasher with the given cost.
+    /// A hasher with the given cost and the default [`HashingLimits`].
     pub fn new(params: Argon2Params) -> Result<Self, Error> {
+        Self::with_limits(params, HashingLimits::default())
+    }
+
+    /// A hasher with the given cost, running at most `limits.concurrency` computations at
+    /// once with at most `limits.max_waiting` callers queued.
+    pub fn with_limits(params: Argon2Params, limits: HashingLimits) -> Result<Self, Error> {
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.validate()?);
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let admission = Admission::new(limits)?;
         Ok(PasswordHasher {
             argon2,
             params,
-            permits: Arc::new(Semaphore::new(cores)),
+            admission: Arc::new(admission),
             dummy: Arc::new(OnceCell::new()),
             verifications: Arc::new(AtomicU64::new(0)),
-            memory: Arc::new(MemoryPool::default()),
+            memory: Arc::new(MemoryPool::new(limits.concurrency)),
         })
+    }
+
+    /// The limits this hasher runs under.
+    pub fn limits(&self) -> HashingLimits {
+        self.admission.limits()
+    }
+
+    /// Hashes and verifications computing now (never more than
+    /// [`HashingLimits::concurrency`]).
+    pub fn running(&self) -> usize {
+        self.admission.running()
+    }
+
+    /// The most hashes and verifications that ever computed at once.
+    pub fn peak_running(&self) -> usize {
+        self.admission.peak_running()
+    }
+
+    /// Callers waiting for a free slot now (never more than [`HashingLimits::max_waiting`]).
+    pub fn waiting(&self) -> usize {
+        self.admission.waiting()
     }
 
     /// Hashes `password` with a fresh random salt.
@@ -302,18 +354,12 @@ impl PasswordHasher {
             || params.p_cost() != self.params.parallelism
     }
 
+    /// Runs `work` on the blocking pool within this hasher's limits.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("password hasher is shut down".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?
+        self.admission.run(work).await
     }
 }
 
@@ -467,6 +513,81 @@ mod tests {
             )
             .await
             .unwrap());
+    }
+
+    /// Slow enough (tens of milliseconds a hash) that a cancelled computation is still running
+    /// when the next callers arrive, however loaded the machine: a slower machine only widens
+    /// the window the test looks through.
+    const SLOW: Argon2Params = Argon2Params {
+        memory_kib: 16 * 1024,
+        iterations: 4,
+        parallelism: 1,
+    };
+
+    #[tokio::test]
+    async fn cancelled_hash_requests_never_let_more_than_the_limit_compute_at_once() {
+        let limits = HashingLimits {
+            concurrency: 2,
+            max_waiting: 64,
+        };
+        let hasher = PasswordHasher::with_limits(SLOW, limits).unwrap();
+        let password = Password::normalise("a slow secret");
+        let spawn = |count: usize| -> Vec<tokio::task::JoinHandle<_>> {
+            (0..count)
+                .map(|_| {
+                    let (hasher, password) = (hasher.clone(), password.clone());
+                    tokio::spawn(async move { hasher.hash(&password).await })
+                })
+                .collect()
+        };
+        // Eight requests, cancelled (as when clients hang up) once two are computing.
+        let cancelled = spawn(8);
+        while hasher.running() < 2 || hasher.waiting() < 6 {
+            tokio::task::yield_now().await;
+        }
+        for task in &cancelled {
+            task.abort();
+        }
+        for task in cancelled {
+            assert!(task.await.unwrap_err().is_cancelled());
+        }
+        assert_eq!(hasher.waiting(), 0, "cancelled waiters leave the queue");
+        // Four new requests arrive while the cancelled computations still run.
+        let next = spawn(4);
+        for task in next {
+            task.await.unwrap().unwrap();
+        }
+        // The cancelled computations end on their own, unawaited.
+        while hasher.running() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hasher.peak_running(), 2);
+        assert!(
+            hasher.memory.len() <= 2,
+            "{} buffers kept for 2 slots",
+            hasher.memory.len()
+        );
+    }
+
+    #[test]
+    fn the_buffer_pool_frees_buffers_beyond_its_capacity() {
+        let pool = MemoryPool::new(2);
+        pool.with(8, |_| pool.with(8, |_| pool.with(8, |_| ())));
+        assert_eq!(pool.len(), 2);
+        pool.with(8, |_| ());
+        assert_eq!(pool.len(), 2, "a kept buffer is reused");
+    }
+
+    #[test]
+    fn unusable_limits_are_refused() {
+        let no_slots = HashingLimits {
+            concurrency: 0,
+            max_waiting: 8,
+        };
+        assert!(matches!(
+            PasswordHasher::with_limits(Argon2Params::default(), no_slots),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]

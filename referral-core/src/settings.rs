@@ -4,12 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
+
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::mailer::{LogMailer, Mailer};
-#[cfg(feature = "smtp")]
-use crate::mailer::{SmtpMailer, SmtpSettings};
+use crate::mailer::{MailSettings, Mailer};
 
 /// Address the service listens on when `BIND` is unset.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
@@ -24,7 +24,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://referral.db";
 /// | `DATABASE_URL` | `sqlite://referral.db`; `postgres://…` selects PostgreSQL |
 /// | `SECRET_KEY` | none: a random key per start, with a warning |
 /// | `APP_BASE_URL` | `http://{BIND}` |
+/// | `MAIL_PROVIDER` | `smtp` when `MAIL_SERVER` is set, else `log`; or `postmark`, `sendgrid`, `mailgun`, `resend` (see [`MailSettings`]) |
 /// | `MAIL_SERVER`, `MAIL_PORT`, `MAIL_USE_TLS`, `MAIL_USE_SSL`, `MAIL_USERNAME`, `MAIL_PASSWORD`, `MAIL_FROM` | unset: mail is logged, not sent |
+/// | `MAIL_API_KEY`, `MAIL_DOMAIN` (Mailgun), `MAIL_API_URL` | for the HTTP providers |
+/// | `TRUSTED_PROXIES` | none: the client address is the socket peer; else comma-separated CIDRs (or addresses) whose `X-Forwarded-For` is believed |
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), referral_core::Error> {
@@ -43,9 +46,10 @@ pub struct Settings {
     pub secret_key: Option<String>,
     /// Public base URL for links in mail and referral links.
     pub app_base_url: String,
-    /// SMTP settings when `MAIL_SERVER` is set.
-    #[cfg(feature = "smtp")]
-    pub smtp: Option<SmtpSettings>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How mail is sent: log, SMTP or an HTTP provider.
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -72,15 +76,17 @@ impl Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             secret_key: get("SECRET_KEY"),
             app_base_url: get("APP_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
-            #[cfg(feature = "smtp")]
-            smtp: SmtpSettings::from_lookup(&lookup)?,
+            trusted_proxies: parse_proxies(get("TRUSTED_PROXIES").as_deref().unwrap_or(""))?,
+            mail: MailSettings::from_lookup(&lookup)?,
         })
     }
 
-    /// The engine these settings describe: storage opened (and migrated), SMTP or log
-    /// mailer, secret key or a random one (with a warning).
+    /// The engine these settings describe: storage opened (and migrated), the mailer
+    /// [`MailSettings`] names, secret key or a random one (with a warning).
     pub async fn engine(&self) -> Result<Engine, Error> {
-        let mut config = Config::builder().app_base_url(&self.app_base_url);
+        let mut config = Config::builder()
+            .app_base_url(&self.app_base_url)
+            .trusted_proxies(self.trusted_proxies.iter().copied());
         config = match &self.secret_key {
             Some(key) => config.secret(key),
             None => {
@@ -99,14 +105,26 @@ impl Settings {
     }
 
     fn mailer(&self) -> Result<Arc<dyn Mailer>, Error> {
-        #[cfg(feature = "smtp")]
-        if let Some(smtp) = &self.smtp {
-            tracing::info!(server = %smtp.server, port = smtp.port, "sending mail through SMTP");
-            return Ok(Arc::new(SmtpMailer::new(smtp.clone())?));
-        }
-        tracing::info!("MAIL_SERVER is not set: mail is written to the log instead of sent");
-        Ok(Arc::new(LogMailer))
+        self.mail.mailer()
     }
+}
+
+/// `TRUSTED_PROXIES`: comma-separated CIDRs or single addresses.
+fn parse_proxies(text: &str) -> Result<Vec<IpNet>, Error> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    Error::Config(format!(
+                        "TRUSTED_PROXIES must list CIDRs or addresses like 10.0.0.0/8, got {entry:?}"
+                    ))
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -143,6 +161,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.app_base_url, "https://x.example");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let s = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,::1")]).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(settings(&[]).unwrap().trusted_proxies.is_empty());
+        let err = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")]).unwrap_err();
+        assert!(err.to_string().contains("TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]

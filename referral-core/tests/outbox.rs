@@ -1,86 +1,45 @@
 //! The outbox dispatcher over `MemoryStorage`, a recording mailer and a manual clock: mail is
-//! sent, retried with backoff, never lost, never sent twice, and pruned after retention.
+//! rendered at delivery, sent once, retried with backoff, given up on as a dead letter (at
+//! once for a permanent failure, after `give_up_after` otherwise), and storage is tidied.
+
+mod harness;
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
+use referral_core::storage::PruneReport;
 use referral_core::{
-    ApiRequest, Argon2Params, Config, DispatchReport, Engine, MailError, Mailer, ManualClock,
-    MemoryStorage, Message, OutboxPolicy, RecordingMailer, RegisterRequest, RequestBody, Storage,
+    ApiRequest, Config, DispatchReport, Engine, Error, MailError, Mailer, ManualClock,
+    MemoryStorage, Message, NewAccount, OutboxPolicy, RecordingMailer, RequestBody, Storage,
 };
 use time::Duration;
 use tokio::sync::{mpsc, Notify};
 
+use harness::{config, engine_on, Harness, PASSWORD};
+
 const WAIT: StdDuration = StdDuration::from_secs(10);
 
-struct Harness {
-    engine: Engine,
-    storage: Arc<dyn Storage>,
-    mailer: RecordingMailer,
-    clock: ManualClock,
-}
-
-fn config(policy: OutboxPolicy) -> Config {
-    Config::builder()
-        .secret("outbox-tests-secret-outbox-tests-secret")
-        .app_base_url("https://app.example.com")
-        .argon2(Argon2Params {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .outbox(policy)
-        .build()
-        .unwrap()
-}
-
-fn engine_on(
-    storage: Arc<dyn Storage>,
-    mailer: Arc<dyn Mailer>,
-    clock: &ManualClock,
-    policy: OutboxPolicy,
-) -> Engine {
-    Engine::builder(config(policy))
-        .storage(storage)
-        .mailer(mailer)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
-}
-
-fn harness_with(policy: OutboxPolicy) -> Harness {
-    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
-    let mailer = RecordingMailer::new();
-    let clock = ManualClock::starting_now();
-    let engine = engine_on(storage.clone(), Arc::new(mailer.clone()), &clock, policy);
-    Harness {
-        engine,
-        storage,
-        mailer,
-        clock,
-    }
-}
-
-fn harness() -> Harness {
-    harness_with(OutboxPolicy::default())
-}
-
-async fn register(engine: &Engine, email: &str) {
-    engine
-        .register(RegisterRequest {
-            email: email.to_owned(),
-            password: "correct horse battery".to_owned(),
-            referral_code: None,
-        })
-        .await
-        .unwrap();
+fn with_policy(policy: OutboxPolicy) -> Config {
+    config().outbox(policy).build().unwrap()
 }
 
 /// Registers `email` and asks for a reset, which queues one message.
 async fn queue_reset(engine: &Engine, email: &str) {
-    register(engine, email).await;
-    engine.request_password_reset(email).await.unwrap();
+    engine
+        .register(NewAccount::new(email, PASSWORD))
+        .await
+        .unwrap();
+    engine.request_password_reset(email, None).await.unwrap();
+}
+
+/// One dispatcher round, its housekeeping aside (the housekeeping tests read that).
+async fn round(engine: &Engine) -> DispatchReport {
+    let report = engine.outbox_dispatcher().dispatch_due().await.unwrap();
+    DispatchReport {
+        pruned: PruneReport::default(),
+        ..report
+    }
 }
 
 fn sent(sent: u32) -> DispatchReport {
@@ -97,9 +56,16 @@ fn failed(failed: u32) -> DispatchReport {
     }
 }
 
+fn dead(dead: u32) -> DispatchReport {
+    DispatchReport {
+        dead,
+        ..DispatchReport::default()
+    }
+}
+
 #[tokio::test]
 async fn queued_reset_mail_is_sent_by_dispatch_due_and_only_once() {
-    let h = harness();
+    let h = Harness::new();
     queue_reset(&h.engine, "reader@example.com").await;
     assert!(
         h.mailer.messages().is_empty(),
@@ -107,8 +73,7 @@ async fn queued_reset_mail_is_sent_by_dispatch_due_and_only_once() {
     );
     assert_eq!(h.storage.pending_outbox().await.unwrap(), 1);
 
-    let dispatcher = h.engine.outbox_dispatcher();
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(1));
+    assert_eq!(round(&h.engine).await, sent(1));
     let messages = h.mailer.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].to.as_str(), "reader@example.com");
@@ -118,14 +83,14 @@ async fn queued_reset_mail_is_sent_by_dispatch_due_and_only_once() {
     assert_eq!(h.storage.pending_outbox().await.unwrap(), 0);
 
     h.clock.advance(Duration::hours(2));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(0));
+    assert_eq!(round(&h.engine).await, sent(0));
     assert_eq!(h.mailer.attempts(), 1);
 }
 
 #[tokio::test]
 async fn a_failing_mailer_changes_no_http_answer_and_the_mail_is_retried_with_growing_backoff() {
-    let h = harness();
-    register(&h.engine, "unlucky@example.com").await;
+    let h = Harness::new();
+    h.register("unlucky@example.com").await;
     h.mailer
         .fail_with(Some(MailError::Unavailable("connection refused".into())));
 
@@ -135,9 +100,8 @@ async fn a_failing_mailer_changes_no_http_answer_and_the_mail_is_retried_with_gr
     let response = h.engine.handle(request).await;
     assert_eq!(response.status, 202);
 
-    let dispatcher = h.engine.outbox_dispatcher();
     let policy = OutboxPolicy::default();
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), failed(1));
+    assert_eq!(round(&h.engine).await, failed(1));
     assert_eq!(
         h.storage.pending_outbox().await.unwrap(),
         1,
@@ -147,35 +111,34 @@ async fn a_failing_mailer_changes_no_http_answer_and_the_mail_is_retried_with_gr
     // First retry after backoff(1), not before.
     h.clock
         .advance(policy.backoff(1) - Duration::milliseconds(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(0));
+    assert_eq!(round(&h.engine).await, sent(0));
     h.clock.advance(Duration::milliseconds(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), failed(1));
+    assert_eq!(round(&h.engine).await, failed(1));
 
     // The second failure counted: the wait doubled.
     assert!(policy.backoff(2) > policy.backoff(1));
     h.clock.advance(policy.backoff(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(0));
+    assert_eq!(round(&h.engine).await, sent(0));
     h.clock.advance(policy.backoff(2) - policy.backoff(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), failed(1));
+    assert_eq!(round(&h.engine).await, failed(1));
     assert_eq!(h.mailer.attempts(), 3);
     assert!(h.mailer.messages().is_empty());
 }
 
 #[tokio::test]
 async fn after_the_mailer_recovers_the_mail_is_delivered_exactly_once() {
-    let h = harness();
+    let h = Harness::new();
     queue_reset(&h.engine, "later@example.com").await;
     h.mailer
         .fail_with(Some(MailError::Unavailable("try later".into())));
-    let dispatcher = h.engine.outbox_dispatcher();
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), failed(1));
+    assert_eq!(round(&h.engine).await, failed(1));
 
     h.mailer.fail_with(None);
     h.clock.advance(OutboxPolicy::default().backoff(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(1));
+    assert_eq!(round(&h.engine).await, sent(1));
     for _ in 0..3 {
         h.clock.advance(Duration::hours(1));
-        assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(0));
+        assert_eq!(round(&h.engine).await, sent(0));
     }
     let messages = h.mailer.messages();
     assert_eq!(messages.len(), 1);
@@ -184,26 +147,282 @@ async fn after_the_mailer_recovers_the_mail_is_delivered_exactly_once() {
 }
 
 #[tokio::test]
-async fn a_rejected_message_is_kept_and_retried_at_the_capped_backoff() {
+async fn a_transient_failure_is_retried_at_a_backoff_capped_at_its_maximum() {
     let policy = OutboxPolicy {
         backoff_base: Duration::seconds(1),
         backoff_max: Duration::seconds(4),
         ..OutboxPolicy::default()
     };
-    let h = harness_with(policy);
-    queue_reset(&h.engine, "bounced@example.com").await;
+    let h = Harness::with(|c| c.outbox(policy));
+    queue_reset(&h.engine, "flaky@example.com").await;
     h.mailer
-        .fail_with(Some(MailError::Rejected("550 no such user".into())));
-    let dispatcher = h.engine.outbox_dispatcher();
+        .fail_with(Some(MailError::Unavailable("421 try again later".into())));
     for attempt in 1..=6 {
-        assert_eq!(dispatcher.dispatch_due().await.unwrap(), failed(1));
+        assert_eq!(round(&h.engine).await, failed(1));
         let wait = policy.backoff(attempt);
         assert!(wait <= policy.backoff_max);
-        h.clock.advance(wait);
+        h.clock.advance(wait - Duration::milliseconds(1));
+        assert_eq!(round(&h.engine).await, sent(0), "not before the backoff");
+        h.clock.advance(Duration::milliseconds(1));
     }
     assert_eq!(h.storage.pending_outbox().await.unwrap(), 1, "never lost");
     h.mailer.fail_with(None);
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(1));
+    assert_eq!(round(&h.engine).await, sent(1));
+}
+
+#[tokio::test]
+async fn a_rejected_message_becomes_a_dead_letter_at_once_with_the_reason_and_can_be_redelivered() {
+    let h = Harness::new();
+    queue_reset(&h.engine, "bounced@example.com").await;
+    h.mailer
+        .fail_with(Some(MailError::Rejected("550 no such user".into())));
+    assert_eq!(round(&h.engine).await, dead(1));
+    assert_eq!(h.storage.pending_outbox().await.unwrap(), 0);
+
+    let letters = h.storage.dead_letters(None, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("550 no such user"),
+        "{}",
+        letters[0].reason
+    );
+    h.clock.advance(Duration::minutes(10));
+    assert_eq!(round(&h.engine).await, sent(0));
+    assert_eq!(h.mailer.attempts(), 1, "a permanent failure is not retried");
+
+    // Once the cause is fixed, an operator redelivers it (a reset request still within the
+    // token lifetime: an older one would die again, as expired).
+    h.mailer.fail_with(None);
+    let id = letters[0].message.id;
+    assert!(h
+        .storage
+        .redeliver_outbox(id, h.engine.now())
+        .await
+        .unwrap());
+    assert_eq!(round(&h.engine).await, sent(1));
+    assert_eq!(h.mailer.messages()[0].to.as_str(), "bounced@example.com");
+    assert!(h.storage.dead_letters(None, 10).await.unwrap().is_empty());
+    assert!(
+        !h.storage
+            .redeliver_outbox(id, h.engine.now())
+            .await
+            .unwrap(),
+        "only a dead letter is redelivered"
+    );
+}
+
+#[tokio::test]
+async fn a_transient_failure_becomes_a_dead_letter_once_give_up_after_has_passed() {
+    // Shorter than the reset-token lifetime, so giving up comes before expiry.
+    let policy = OutboxPolicy {
+        backoff_base: Duration::seconds(30),
+        backoff_max: Duration::minutes(2),
+        give_up_after: Duration::minutes(10),
+        ..OutboxPolicy::default()
+    };
+    let h = Harness::with(|c| c.outbox(policy));
+    queue_reset(&h.engine, "patient@example.com").await;
+    let queued_at = h.engine.now();
+    h.mailer
+        .fail_with(Some(MailError::Unavailable("connection refused".into())));
+    let mut attempts = 0;
+    while h.engine.now() - queued_at < policy.give_up_after {
+        assert_eq!(round(&h.engine).await, failed(1), "retried meanwhile");
+        assert_eq!(h.storage.pending_outbox().await.unwrap(), 1);
+        attempts += 1;
+        h.clock.advance(policy.backoff(attempts));
+    }
+    assert_eq!(round(&h.engine).await, dead(1));
+    let letters = h.storage.dead_letters(None, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("gave up") && letters[0].reason.contains("connection refused"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(h.storage.pending_outbox().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_reset_request_older_than_the_token_lifetime_is_not_sent_and_dies_as_expired() {
+    let h = Harness::new();
+    queue_reset(&h.engine, "slow@example.com").await;
+    h.mailer
+        .fail_with(Some(MailError::Unavailable("connection refused".into())));
+    assert_eq!(round(&h.engine).await, failed(1));
+
+    h.mailer.fail_with(None);
+    h.clock.advance(h.engine.config().reset_ttl());
+    assert_eq!(round(&h.engine).await, dead(1));
+    assert!(
+        h.mailer.messages().is_empty(),
+        "an expired link is not sent"
+    );
+    let letters = h.storage.dead_letters(None, 10).await.unwrap();
+    assert!(
+        letters[0].reason.contains("expired"),
+        "{}",
+        letters[0].reason
+    );
+}
+
+#[tokio::test]
+async fn an_engine_built_without_a_mailer_sends_nothing_and_keeps_the_message_as_a_dead_letter() {
+    let storage = MemoryStorage::new();
+    let clock = ManualClock::starting_now();
+    let unmailed = Engine::builder(config().build().unwrap())
+        .storage(Arc::new(storage.clone()))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    queue_reset(&unmailed, "unmailed@example.com").await;
+    assert_eq!(round(&unmailed).await, dead(1));
+    let letters = storage.dead_letters(None, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("no mailer"),
+        "{}",
+        letters[0].reason
+    );
+
+    // Configured with a mailer, the server delivers it once redelivered.
+    let mailer = RecordingMailer::new();
+    let mailed = engine_on(
+        Arc::new(storage.clone()),
+        Arc::new(mailer.clone()),
+        &clock,
+        config().build().unwrap(),
+    );
+    assert!(storage
+        .redeliver_outbox(letters[0].message.id, mailed.now())
+        .await
+        .unwrap());
+    assert_eq!(round(&mailed).await, sent(1));
+    assert_eq!(mailer.messages()[0].to.as_str(), "unmailed@example.com");
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_ended_windows_and_dead_tokens_and_keeps_live_ones() {
+    let h = Harness::with(|c| c.refresh_ttl(Duration::hours(1)));
+    let dispatcher = h.engine.outbox_dispatcher();
+    let alice = h.register("alice@example.com").await.tokens;
+    let bob = h.register("bob@example.com").await.tokens;
+    h.register("carol@example.com").await;
+    h.register("dave@example.com").await;
+    let reset_requests = [
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+        "dave@example.com",
+    ];
+    for email in reset_requests {
+        h.engine.request_password_reset(email, None).await.unwrap();
+    }
+    let report = h.deliver().await;
+    assert_eq!(
+        (report.sent, report.pruned),
+        (
+            4,
+            PruneReport {
+                reset_tokens: 1, // Dave's first, superseded by his second in the same round
+                ..PruneReport::default()
+            }
+        )
+    );
+    let mailed = h.mailed_reset_tokens().await;
+    let first_to = |email: &str| &mailed.iter().find(|(to, _)| to == email).unwrap().1;
+    let bob_reset = first_to("bob@example.com");
+    assert!(matches!(
+        h.engine
+            .confirm_password_reset(first_to("dave@example.com"), "dave's new password")
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
+
+    // Alice ends one session and starts another; Bob resets his password.
+    h.engine.logout(&alice.refresh_token).await.unwrap();
+    let alice = h.engine.login("alice@example.com", PASSWORD).await.unwrap();
+    h.engine
+        .confirm_password_reset(bob_reset, "bob's new password")
+        .await
+        .unwrap();
+    assert_eq!(
+        dispatcher.housekeeping().await.unwrap(),
+        PruneReport {
+            refresh_tokens: 2, // Alice's logged-out one, Bob's revoked by the reset
+            reset_tokens: 1,   // Bob's, used
+            ..PruneReport::default()
+        }
+    );
+    assert!(matches!(
+        h.engine.refresh(&bob.refresh_token).await,
+        Err(Error::InvalidRefreshToken)
+    ));
+
+    h.clock.advance(Duration::minutes(30));
+    assert_eq!(
+        dispatcher.housekeeping().await.unwrap(),
+        PruneReport {
+            rate_limits: 1,  // Alice's login window (15 minutes)
+            reset_tokens: 2, // Carol's and Dave's second, expired unused
+            ..PruneReport::default()
+        }
+    );
+    // What is live survived and works.
+    let alice = h.engine.refresh(&alice.refresh_token).await.unwrap();
+    assert!(h.engine.authenticate(&alice.access_token).await.is_ok());
+    assert!(h
+        .engine
+        .login("bob@example.com", "bob's new password")
+        .await
+        .is_ok());
+    assert!(h.engine.login("carol@example.com", PASSWORD).await.is_ok());
+    assert_eq!(
+        dispatcher.housekeeping().await.unwrap(),
+        PruneReport::default(),
+        "a rotated token is kept until it expires, to detect its reuse"
+    );
+
+    h.clock.advance(Duration::minutes(30));
+    assert_eq!(
+        dispatcher.housekeeping().await.unwrap(),
+        PruneReport {
+            // Bob's, Carol's and Dave's reset-mail windows (an hour), Bob's and Carol's
+            // login windows.
+            rate_limits: 5,
+            // Carol's and Dave's first tokens and Alice's rotated one, issued an hour ago.
+            refresh_tokens: 3,
+            ..PruneReport::default()
+        }
+    );
+    assert!(h.engine.refresh(&alice.refresh_token).await.is_ok());
+}
+
+#[tokio::test]
+async fn delivered_messages_go_after_the_retention_period_and_dead_letters_after_theirs() {
+    let policy = OutboxPolicy::default();
+    let h = Harness::new();
+    queue_reset(&h.engine, "kept@example.com").await;
+    assert_eq!(round(&h.engine).await, sent(1));
+    queue_reset(&h.engine, "bounced@example.com").await;
+    h.mailer
+        .fail_with(Some(MailError::Rejected("550 no such user".into())));
+    assert_eq!(round(&h.engine).await, dead(1));
+    let dispatcher = h.engine.outbox_dispatcher();
+    let outbox_pruned = || async { dispatcher.housekeeping().await.unwrap().outbox };
+
+    h.clock.advance(policy.retention - Duration::seconds(1));
+    assert_eq!(outbox_pruned().await, 0);
+    h.clock.advance(Duration::seconds(2));
+    assert_eq!(outbox_pruned().await, 1, "the delivered message");
+    assert_eq!(h.storage.dead_letters(None, 10).await.unwrap().len(), 1);
+
+    h.clock
+        .advance(policy.dead_retention - policy.retention - Duration::seconds(2));
+    assert_eq!(outbox_pruned().await, 0);
+    h.clock.advance(Duration::seconds(2));
+    assert_eq!(outbox_pruned().await, 1, "the dead letter");
+    assert!(h.storage.dead_letters(None, 10).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,18 +451,22 @@ async fn race_two_dispatchers(storage: Arc<dyn Storage>, other: Arc<dyn Storage>
         batch: 7,
         ..OutboxPolicy::default()
     };
-    let first = engine_on(storage.clone(), Arc::new(mailer.clone()), &clock, policy);
-    let second = engine_on(other, Arc::new(mailer.clone()), &clock, policy);
+    let first = engine_on(
+        storage.clone(),
+        Arc::new(mailer.clone()),
+        &clock,
+        with_policy(policy),
+    );
+    let second = engine_on(other, Arc::new(mailer.clone()), &clock, with_policy(policy));
     let count = 40;
     for n in 0..count {
         queue_reset(&first, &format!("user{n}@example.com")).await;
     }
 
     let drain = |engine: Engine| async move {
-        let dispatcher = engine.outbox_dispatcher();
         let mut total = 0;
         loop {
-            let report = dispatcher.dispatch_due().await.unwrap();
+            let report = round(&engine).await;
             if report.sent == 0 {
                 return total;
             }
@@ -271,16 +494,13 @@ async fn race_two_dispatchers(storage: Arc<dyn Storage>, other: Arc<dyn Storage>
 
     // Long after every lease has run out, nothing is sent again.
     clock.advance(Duration::days(1));
-    assert_eq!(
-        first.outbox_dispatcher().dispatch_due().await.unwrap().sent,
-        0
-    );
+    assert_eq!(round(&first).await.sent, 0);
     assert_eq!(mailer.messages().len(), count as usize);
 }
 
 #[tokio::test]
 async fn a_claimed_message_is_not_sent_by_another_dispatcher_until_its_lease_runs_out() {
-    let h = harness();
+    let h = Harness::new();
     queue_reset(&h.engine, "leased@example.com").await;
     let policy = OutboxPolicy::default();
     // A dispatcher that died after claiming: the message is leased, unsent.
@@ -292,47 +512,11 @@ async fn a_claimed_message_is_not_sent_by_another_dispatcher_until_its_lease_run
         .unwrap();
     assert_eq!(claimed.len(), 1);
 
-    let dispatcher = h.engine.outbox_dispatcher();
     h.clock.advance(policy.lease - Duration::seconds(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(0));
+    assert_eq!(round(&h.engine).await, sent(0));
     h.clock.advance(Duration::seconds(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(1));
+    assert_eq!(round(&h.engine).await, sent(1));
     assert_eq!(h.mailer.messages().len(), 1);
-}
-
-#[tokio::test]
-async fn sent_messages_are_pruned_after_the_retention_period_and_not_before() {
-    let h = harness();
-    queue_reset(&h.engine, "old@example.com").await;
-    let dispatcher = h.engine.outbox_dispatcher();
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), sent(1));
-
-    let retention = OutboxPolicy::default().retention;
-    h.clock.advance(retention - Duration::seconds(1));
-    assert_eq!(dispatcher.dispatch_due().await.unwrap().pruned, 0);
-    h.clock.advance(Duration::seconds(2));
-    assert_eq!(
-        dispatcher.dispatch_due().await.unwrap(),
-        DispatchReport {
-            pruned: 1,
-            ..DispatchReport::default()
-        }
-    );
-    assert_eq!(dispatcher.dispatch_due().await.unwrap().pruned, 0);
-}
-
-#[tokio::test]
-async fn unsent_messages_are_never_pruned() {
-    let h = harness();
-    queue_reset(&h.engine, "stuck@example.com").await;
-    h.mailer
-        .fail_with(Some(MailError::Unavailable("down".into())));
-    let dispatcher = h.engine.outbox_dispatcher();
-    assert_eq!(dispatcher.dispatch_due().await.unwrap(), failed(1));
-    h.clock.advance(Duration::days(30));
-    let report = dispatcher.dispatch_due().await.unwrap();
-    assert_eq!(report.pruned, 0);
-    assert_eq!(h.storage.pending_outbox().await.unwrap(), 1);
 }
 
 /// Reports each message it accepts on a channel, so a test can wait for delivery.
@@ -361,7 +545,7 @@ async fn a_spawned_dispatcher_sends_as_soon_as_mail_is_queued() {
         storage.clone(),
         Arc::new(Signalling { delivered }),
         &ManualClock::starting_now(),
-        policy,
+        with_policy(policy),
     );
     let outbox = engine.outbox_dispatcher().spawn();
     for email in ["first@example.com", "second@example.com"] {
@@ -407,16 +591,10 @@ async fn shutdown_finishes_the_send_in_flight_and_releases_the_rest() {
             inner: recorded.clone(),
         }),
         &clock,
-        OutboxPolicy::default(),
+        config().build().unwrap(),
     );
     for n in 0..3 {
-        register(&engine, &format!("queued{n}@example.com")).await;
-    }
-    for n in 0..3 {
-        engine
-            .request_password_reset(&format!("queued{n}@example.com"))
-            .await
-            .unwrap();
+        queue_reset(&engine, &format!("queued{n}@example.com")).await;
     }
     let outbox = engine.outbox_dispatcher().spawn();
     tokio::time::timeout(WAIT, entries.recv())
@@ -444,7 +622,7 @@ async fn shutdown_finishes_the_send_in_flight_and_releases_the_rest() {
         storage.clone(),
         Arc::new(recorded.clone()),
         &clock,
-        OutboxPolicy::default(),
+        config().build().unwrap(),
     );
     assert_eq!(
         other.outbox_dispatcher().dispatch_due().await.unwrap(),
@@ -469,7 +647,7 @@ async fn a_mailer_that_panics_fails_the_attempt_not_the_dispatcher() {
         storage.clone(),
         Arc::new(Panicking),
         &ManualClock::starting_now(),
-        OutboxPolicy::default(),
+        config().build().unwrap(),
     );
     queue_reset(&engine, "panic@example.com").await;
     let report = engine.outbox_dispatcher().dispatch_due().await.unwrap();
@@ -497,7 +675,7 @@ async fn a_mailer_that_never_answers_fails_the_attempt_within_half_the_lease() {
         storage.clone(),
         Arc::new(Hanging),
         &ManualClock::starting_now(),
-        policy,
+        with_policy(policy),
     );
     queue_reset(&engine, "hang@example.com").await;
     let report = tokio::time::timeout(WAIT, engine.outbox_dispatcher().dispatch_due())

@@ -1,20 +1,22 @@
 //! Real mail over a real socket: `SmtpMailer` against the in-process `SmtpCatcher`, through
 //! the engine's outbox.
 
+mod harness;
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use referral_core::testing::SmtpCatcher;
+use referral_core::testing::{reset_token_in, SmtpCatcher};
 use referral_core::{
-    Argon2Params, Config, Engine, LoginRequest, MailError, Mailer, MemoryStorage, Message,
-    OutboxPolicy, RegisterRequest, SmtpMailer, SmtpSettings, Storage,
+    Engine, MailError, Mailer, MemoryStorage, Message, NewAccount, OutboxPolicy, SmtpMailer,
+    SmtpSettings, Storage,
 };
 use time::Duration;
 use tokio::sync::mpsc;
 
-const BASE_URL: &str = "https://app.example.com";
-const PASSWORD: &str = "correct horse battery";
+use harness::{config, APP_BASE_URL, PASSWORD};
+
 const WAIT: StdDuration = StdDuration::from_secs(10);
 
 fn mailer_for(catcher: &SmtpCatcher) -> SmtpMailer {
@@ -27,19 +29,9 @@ fn mailer_for(catcher: &SmtpCatcher) -> SmtpMailer {
     .unwrap()
 }
 
+/// An engine on the wall clock: the dispatcher's retries wait for real time here.
 fn engine_with(mailer: Arc<dyn Mailer>, storage: MemoryStorage, outbox: OutboxPolicy) -> Engine {
-    let config = Config::builder()
-        .secret("smtp-tests-secret-smtp-tests-secret-0123")
-        .app_base_url(BASE_URL)
-        .argon2(Argon2Params {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .outbox(outbox)
-        .build()
-        .unwrap();
-    Engine::builder(config)
+    Engine::builder(config().outbox(outbox).build().unwrap())
         .storage(Arc::new(storage))
         .mailer(mailer)
         .build()
@@ -48,22 +40,9 @@ fn engine_with(mailer: Arc<dyn Mailer>, storage: MemoryStorage, outbox: OutboxPo
 
 async fn register(engine: &Engine, email: &str) {
     engine
-        .register(RegisterRequest {
-            email: email.to_owned(),
-            password: PASSWORD.to_owned(),
-            referral_code: None,
-        })
+        .register(NewAccount::new(email, PASSWORD))
         .await
         .unwrap();
-}
-
-fn token_in(body: &str) -> String {
-    let marker = format!("{BASE_URL}/reset-password?token=");
-    let start = body.find(&marker).expect("body carries the reset link") + marker.len();
-    body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
 }
 
 referral_core::mailer_contract_tests!(async {
@@ -83,7 +62,7 @@ async fn a_reset_mail_reaches_the_smtp_server_with_a_link_that_works() {
     register(&engine, "Reader@Example.com").await;
 
     engine
-        .request_password_reset("reader@example.com")
+        .request_password_reset("reader@example.com", None)
         .await
         .unwrap();
     let report = engine.outbox_dispatcher().dispatch_due().await.unwrap();
@@ -102,11 +81,12 @@ async fn a_reset_mail_reaches_the_smtp_server_with_a_link_that_works() {
     );
     assert!(raw.contains("To: reader@example.com"), "{raw}");
     assert!(raw.contains("multipart/alternative"), "{raw}");
-    let link = format!("{BASE_URL}/reset-password?token=");
-    assert!(mail.text.contains(&link), "{}", mail.text);
-    assert!(mail.html.contains(&link), "{}", mail.html);
-    let token = token_in(&mail.text);
-    assert_eq!(token, token_in(&mail.html));
+    let token = reset_token_in(&mail.text, APP_BASE_URL).expect("a link in the text body");
+    assert_eq!(
+        reset_token_in(&mail.html, APP_BASE_URL),
+        Some(token.clone()),
+        "the same link in the HTML body"
+    );
     assert!(token.len() >= 22, "token {token:?} is too short");
 
     engine
@@ -114,10 +94,7 @@ async fn a_reset_mail_reaches_the_smtp_server_with_a_link_that_works() {
         .await
         .unwrap();
     engine
-        .login(LoginRequest {
-            email: "reader@example.com".into(),
-            password: "a brand new passphrase".into(),
-        })
+        .login("reader@example.com", "a brand new passphrase")
         .await
         .unwrap();
     assert_eq!(storage.pending_outbox().await.unwrap(), 0);
@@ -164,7 +141,7 @@ async fn with_the_smtp_server_down_a_reset_still_succeeds_and_the_mail_arrives_o
     let outbox = engine.outbox_dispatcher().spawn();
 
     engine
-        .request_password_reset("patient@example.com")
+        .request_password_reset("patient@example.com", None)
         .await
         .unwrap();
     let first_failure = tokio::time::timeout(WAIT, failed.recv())
@@ -250,4 +227,53 @@ async fn a_server_that_never_answers_times_out_as_unavailable() {
         "the timeout bounds the send"
     );
     silent.abort();
+}
+
+/// An SMTP server that greets, answers `EHLO` with no extensions (so no SMTPUTF8), and says
+/// `250` to anything else until `QUIT`.
+async fn server_without_smtputf8() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let _ = write.write_all(b"220 localhost ESMTP\r\n").await;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply: &[u8] = match line.to_ascii_uppercase().get(..4) {
+                    Some("QUIT") => b"221 bye\r\n",
+                    _ => b"250 localhost\r\n",
+                };
+                if write.write_all(reply).await.is_err() || reply.starts_with(b"221") {
+                    break;
+                }
+            }
+        }
+    });
+    (port, server)
+}
+
+#[tokio::test]
+async fn a_non_ascii_recipient_the_server_cannot_take_is_rejected_not_retried() {
+    let (port, server) = server_without_smtputf8().await;
+    let mailer = SmtpMailer::new(SmtpSettings {
+        port,
+        timeout: StdDuration::from_secs(5),
+        ..SmtpSettings::new("127.0.0.1")
+    })
+    .unwrap();
+    let to = referral_core::Email::parse("zoë@example.com").unwrap();
+    let error = mailer
+        .send(&Message::new(
+            to,
+            "Hello",
+            "text".into(),
+            "<p>html</p>".into(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(error.is_permanent(), "{error:?}");
+    assert!(error.to_string().contains("SMTPUTF8"), "{error}");
+    server.abort();
 }

@@ -1,8 +1,10 @@
-//! `MemoryStorage` against the storage contract: one test per rule.
+//! `MemoryStorage` against the storage contract and the session race cases: one test per
+//! rule.
 
 use referral_core::MemoryStorage;
 
 referral_core::storage_contract_tests!(async { MemoryStorage::new() });
+referral_core::session_race_tests!(async { MemoryStorage::new() });
 
 /// The single-test runner covers the same cases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,5 +1,6 @@
-//! `PostgresStorage` against the storage contract, each case in a scratch database of its
-//! own (`testing::ScratchPostgres`), and its behaviour while the server is unreachable.
+//! `PostgresStorage` against the storage contract and the session races, each case in a
+//! scratch database of its own (`testing::ScratchPostgres`), and its behaviour while the
+//! server is unreachable.
 //!
 //! The server comes from `REFERRAL_TEST_POSTGRES_URL` (for example
 //! `postgres://postgres@127.0.0.1:5432/test`); unset, the tests that need it print one line
@@ -16,9 +17,13 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 mod contract {
-    referral_core::storage_contract_tests!(
-        referral_core::testing::ScratchPostgres::create_migrated()
-    );
+    use referral_core::testing::ScratchPostgres;
+    referral_core::storage_contract_tests!(ScratchPostgres::create_migrated());
+}
+
+mod session_races {
+    use referral_core::testing::ScratchPostgres;
+    referral_core::session_race_tests!(ScratchPostgres::create_migrated());
 }
 
 /// A loopback port where nothing listens.

@@ -1,5 +1,6 @@
-//! `SqliteStorage` against the storage contract, on a file and in memory, and what only a
-//! file database has: creation from nothing, persistence, read-only files.
+//! `SqliteStorage` against the storage contract and the session races, on a file and in
+//! memory, and what only a file database has: creation from nothing, persistence, read-only
+//! files.
 
 use std::sync::Arc;
 
@@ -44,10 +45,18 @@ async fn in_memory() -> SqliteStorage {
 
 mod file {
     referral_core::storage_contract_tests!(super::temp_file_database());
+
+    mod session_races {
+        referral_core::session_race_tests!(super::super::temp_file_database());
+    }
 }
 
 mod memory {
     referral_core::storage_contract_tests!(super::in_memory());
+
+    mod session_races {
+        referral_core::session_race_tests!(super::super::in_memory());
+    }
 }
 
 fn registration(address: &str) -> NewUser {

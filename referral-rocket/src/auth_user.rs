@@ -11,10 +11,9 @@ use rocket::{Ignite, Rocket, Sentinel};
 /// Without a valid token the route does not run: the guard fails with the engine's answer
 /// (`401 unauthorized` with `WWW-Authenticate: Bearer`, or `503 unavailable` when storage is
 /// down). Rocket lets a guard fail with a status only, so the guard keeps the engine's answer
-/// in the request-local cache and the adapter's catchers send it unchanged: the stage
-/// registers a `401` catcher at its base, and [`catchers`](crate::catchers) answer every
-/// other status wherever you register them. Take `Result<AuthUser, ApiResponse>` instead to
-/// handle the failure yourself.
+/// in the request-local cache and the adapter's [`catchers`](crate::catchers) send it
+/// unchanged: register them at your routes' base. Take `Result<AuthUser, ApiResponse>`
+/// instead to handle the failure yourself.
 ///
 /// The [`Engine`] must be managed state; launch is aborted otherwise.
 ///
@@ -34,7 +33,8 @@ use rocket::{Ignite, Rocket, Sentinel};
 /// let rocket = rocket::build()
 ///     .manage(engine)
 ///     .attach(referral_rocket::stage())
-///     .mount("/", rocket::routes![dashboard]);
+///     .mount("/", rocket::routes![dashboard])
+///     .register("/", referral_rocket::catchers());
 /// let client = Client::tracked(rocket)?;
 ///
 /// let response = client.get("/dashboard").dispatch();

@@ -1,41 +1,47 @@
 //! Catchers turning the answers Rocket produces on its own into the contract's problem
-//! documents, so nothing under the API answers HTML.
+//! documents.
 
-use referral_core::ApiResponse;
+use referral_core::{ApiResponse, Engine, Mount};
 use rocket::catcher::{self, Catcher};
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::Responder;
 
 use crate::auth_user::rejection;
-use crate::handler::ApiHandler;
-use crate::headers::mark_as_ours;
+use crate::request::api_request;
 use crate::response::EngineResponse;
+
+/// The method handed to the engine for a request whose method Rocket could not parse
+/// (`PROPFIND`, any extension method): Rocket keeps no trace of it. The contract serves none
+/// of these methods, so the engine answers what it answers any of them: `404` for an unknown
+/// path, `405` with `Allow` for a known one.
+const UNPARSED_METHOD: &str = "UNPARSED";
 
 /// Answers [`ApiResponse::for_status`], or the engine's own answer when an
 /// [`AuthUser`](crate::AuthUser) guard failed with this status.
 ///
-/// A request whose method Rocket cannot parse (`PROPFIND`, any extension method) never
-/// reaches a route: Rocket hands it, as a `GET` with the real path, to the `400` catcher.
-/// axum routes such a request by path like any other, so the catchers do too: under the
-/// API (`api` set, the catchers the stage registers) the engine answers it (`404`, or `405`
-/// with `Allow` on a known path); elsewhere no route serves the method, which is a `404`.
+/// A request whose method Rocket cannot parse never reaches a route: Rocket hands it, as a
+/// `GET` with the real path, to the `400` catcher. axum routes such a request by path like
+/// any other, so the API's catchers do too: the engine answers it (`404`, or `405` with
+/// `Allow` on a known path); elsewhere no route serves the method, which is a `404`.
 #[derive(Clone)]
 struct ProblemCatcher {
-    api: Option<ApiHandler>,
+    api: Option<Mount>,
 }
 
 #[rocket::async_trait]
 impl catcher::Handler for ProblemCatcher {
     async fn handle<'r>(&self, status: Status, request: &'r Request<'_>) -> catcher::Result<'r> {
-        mark_as_ours(request);
-        let response = if is_unparsed_request(status, request) {
-            match &self.api {
-                Some(api) => api.unparsed_method(request).await,
-                None => ApiResponse::for_status(404),
+        let engine = request.rocket().state::<Engine>();
+        let response = match (&self.api, engine) {
+            (Some(mount), Some(engine)) if is_unparsed_request(status, request) => {
+                engine
+                    .fallback(mount, api_request(request, UNPARSED_METHOD))
+                    .await
             }
-        } else {
-            rejection(request, status.code).unwrap_or_else(|| ApiResponse::for_status(status.code))
+            (None, _) if is_unparsed_request(status, request) => ApiResponse::for_status(404),
+            _ => rejection(request, status.code)
+                .unwrap_or_else(|| ApiResponse::for_status(status.code)),
         };
         EngineResponse(response).respond_to(request)
     }
@@ -48,15 +54,16 @@ fn is_unparsed_request(status: Status, request: &Request<'_>) -> bool {
     status == Status::BadRequest && request.route().is_none()
 }
 
-fn catcher(code: Option<u16>, api: Option<ApiHandler>) -> Catcher {
+fn catcher(code: Option<u16>, api: Option<Mount>) -> Catcher {
     let mut catcher = Catcher::new(code, ProblemCatcher { api });
     catcher.name = Some("referral".into());
     catcher
 }
 
 /// The statuses that get a catcher of their own (`None`: the default catcher).
-const CAUGHT: [Option<u16>; 7] = [
+const CAUGHT: [Option<u16>; 8] = [
     Some(400),
+    Some(401),
     Some(404),
     Some(405),
     Some(413),
@@ -65,12 +72,12 @@ const CAUGHT: [Option<u16>; 7] = [
     None,
 ];
 
-/// Problem-document catchers for `400`, `404`, `405`, `413`, `422`, `500` and every other
-/// status (a default catcher), answering what the engine would.
+/// Problem-document catchers for `400`, `401`, `404`, `405`, `413`, `422`, `500` and every
+/// other status (a default catcher), answering what the engine would; the `401` one sends an
+/// [`AuthUser`](crate::AuthUser) guard's rejection unchanged.
 ///
-/// The stage registers them under `{base}/api`. Register them at your app's root too, and
-/// every error Rocket produces anywhere (an unknown path, a failed data guard) is a problem
-/// document, as the `referral` example server does:
+/// Register them where your own routes live (at `/`, say) to make Rocket's errors there —
+/// an unknown path, a failed `AuthUser` — problem documents like the API's:
 ///
 /// ```
 /// # use referral_core::{Config, Engine};
@@ -84,25 +91,17 @@ const CAUGHT: [Option<u16>; 7] = [
 /// # }
 /// ```
 ///
-/// There is no `401` catcher among them, so they never collide with the one the stage
-/// registers at its base; the default catcher answers `401` the same way.
-///
 /// A request with a method Rocket cannot parse (`PROPFIND`, say) answers `404`, as any
-/// method no route serves does; under the API, the engine answers it, as with axum.
+/// method no route serves does; under the API, [`Api::catchers`](crate::Api::catchers)
+/// route it by path instead.
 pub fn catchers() -> Vec<Catcher> {
     CAUGHT.into_iter().map(|code| catcher(code, None)).collect()
 }
 
-/// [`catchers`] for the API itself (the stage registers them under `{base}/api`): requests
-/// Rocket could not parse go to the engine through `api`.
-pub(crate) fn api_catchers(api: ApiHandler) -> Vec<Catcher> {
+/// [`catchers`] for the API under `mount`: requests Rocket could not parse go to the engine.
+pub(crate) fn api_catchers(mount: Mount) -> Vec<Catcher> {
     CAUGHT
         .into_iter()
-        .map(|code| catcher(code, Some(api.clone())))
+        .map(|code| catcher(code, Some(mount.clone())))
         .collect()
-}
-
-/// The `401` catcher sending an [`AuthUser`](crate::AuthUser) rejection unchanged.
-pub(crate) fn unauthorized_catcher() -> Catcher {
-    catcher(Some(401), None)
 }

@@ -1,16 +1,19 @@
 //! # referral-rocket
 //!
-//! The Rocket 0.5 adapter of the `referral` engine. It translates and decides nothing:
-//! every request under `/api` goes to [`Engine::handle`](referral_core::Engine::handle),
-//! which answers the whole HTTP contract (routing, `404`/`405` problems, body parsing, auth,
-//! status codes, headers and bodies), and the answer is written back unchanged.
+//! The Rocket 0.5 adapter of the `referral` engine. It turns the engine's endpoint table into
+//! native Rocket routes and translates requests and answers; every decision (validation,
+//! authentication, status, headers, bodies, `404`/`405` problems) is the engine's.
 //!
-//! - [`stage`] / [`stage_with`] / [`stage_at`]: the fairing mounting the API, its catchers
-//!   and a header filter.
+//! - [`stage`] / [`stage_with`] / [`stage_at`] / [`stage_with_at`]: a fairing mounting every
+//!   endpoint and the API's catchers under `/api` (or another prefix), and nothing else.
+//! - [`routes`] / [`Api`]: the routes themselves (named `referral::<endpoint>`), for a subset
+//!   or your own mounting; a route of yours at an endpoint's path is tried first, so it
+//!   replaces that endpoint.
 //! - [`AuthUser`]: a request guard for your own routes that requires a valid access token
-//!   and yields the signed-in user; without one, the contract's `401` problem is sent.
+//!   and yields the signed-in user; without one, the contract's `401` problem is sent by
+//!   [`catchers`].
 //! - [`catchers`]: problem-document catchers to register wherever you want Rocket's own
-//!   errors (unknown paths, failed data guards) to answer like the API.
+//!   errors (unknown paths, failed guards) to answer like the API.
 //! - [`EngineResponse`]: an engine answer as a Rocket responder.
 //!
 //! ## Attaching the fairing
@@ -31,7 +34,8 @@
 //! let engine = Engine::builder(Config::builder().random_secret().build()?).build()?;
 //! let rocket = rocket::build()
 //!     .attach(referral_rocket::stage_with(engine))
-//!     .mount("/", rocket::routes![dashboard]);
+//!     .mount("/", rocket::routes![dashboard])
+//!     .register("/", referral_rocket::catchers());
 //!
 //! let client = Client::tracked(rocket)?;
 //! let health = client.get("/api/health").dispatch();
@@ -41,47 +45,44 @@
 //! # }
 //! ```
 //!
-//! If the [`Engine`](referral_core::Engine) is already managed state (your own routes take
-//! `&State<Engine>`), attach [`stage()`] instead. [`stage_at`]`("/v1")` serves the API at
-//! `/v1/api/...`.
-//!
 //! ## On the wire
 //!
 //! Answers are the engine's, byte for byte: status, headers (one `Content-Type`, the
-//! engine's) and body; Rocket and hyper add only framing (`Content-Length`, `Date`), as
-//! axum does. Rocket's own defaults that axum does not send (`Server: Rocket`, and
-//! `Shield`'s `X-Content-Type-Options`, `X-Frame-Options`, `Permissions-Policy`) are
-//! removed from the adapter's answers, and only from those, so a client cannot tell which
-//! framework answered while your own routes keep Rocket's defaults.
+//! engine's) and body; Rocket and hyper add framing (`Content-Length`, `Date`), as axum
+//! does, and Rocket's own fairings add what they add to any route (its `Server` ident unless
+//! configured away; `Shield`'s headers, which leave the engine's `X-Content-Type-Options`
+//! and `X-Frame-Options` in place and log that they did). For answers identical to the axum
+//! adapter's, set `ident: Ident::none()` and attach
+//! `Shield::default().disable::<Permission>()`, as the example server does.
 //!
 //! Request bodies are read straight from Rocket's `Data` up to
 //! [`MAX_BODY_BYTES`](referral_core::MAX_BODY_BYTES) (64 KiB), whatever Rocket's configured
-//! data limits; a longer body is answered `413 payload_too_large` by the engine. As in the
-//! axum adapter, the rest of an oversize body is read and dropped up to 8 MiB, so the client
-//! finishes sending and reads its `413` instead of a connection reset; a body declared
-//! longer than that is not read at all.
+//! data limits, within [`Config::request_timeout`](referral_core::Config::request_timeout)
+//! (`408 request_timeout` past it). One limit is beyond the adapter: Rocket 0.5 itself reads
+//! the first 14 bytes of every request body before any route runs (to look for a form's
+//! `_method` field), with no time limit, so a client that stalls within those bytes holds
+//! its connection until it hangs up. In production, put a proxy with a body timeout in
+//! front (nginx's `client_body_timeout`, say), as Rocket's own deployment guide advises.
 //!
 //! Rocket 0.5 cannot represent a method it does not know (`PROPFIND`, `PURGE`, any
 //! extension method): it routes nothing and calls the `400` catcher. axum routes such a
-//! request by path, so the catchers do the same: under `{base}/api` the engine answers it
-//! (`405` with `Allow` on a path of the contract, `404` elsewhere), and the root
-//! [`catchers`] answer `404`, as for any method no route serves. A `CONNECT` request (its
-//! target is `host:port`, not a path) reaches no route on either framework: with the root
-//! [`catchers`] registered it answers the same `404` problem as axum's fallback.
-//! `tests/differential.rs` at the workspace root checks that both adapters answer alike.
+//! request by path, so the API's catchers do the same: the engine answers it (`405` with
+//! `Allow` on a path of the contract, `404` elsewhere), and the root [`catchers`] answer
+//! `404`, as for any method no route serves. `tests/differential.rs` at the workspace root
+//! checks that both adapters answer alike.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod api;
 mod auth_user;
 mod catchers;
-mod handler;
-mod headers;
+mod request;
 mod response;
 mod stage;
 
+pub use api::{routes, Api, ENDPOINT_RANK, ROUTE_RANK};
 pub use auth_user::AuthUser;
 pub use catchers::catchers;
-pub use handler::ROUTE_RANK;
 pub use response::EngineResponse;
-pub use stage::{stage, stage_at, stage_with};
+pub use stage::{stage, stage_at, stage_with, stage_with_at};

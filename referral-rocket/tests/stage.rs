@@ -37,10 +37,13 @@ fn teapot() -> Status {
     Status::ImATeapot
 }
 
+/// The app as a host sets it up: the stage, its own routes, and the problem catchers where
+/// its own routes live.
 fn app(engine: Engine) -> Rocket<Build> {
     rocket::build()
         .attach(referral_rocket::stage_with(engine))
         .mount("/", rocket::routes![dashboard, custom_api_route, teapot])
+        .register("/", referral_rocket::catchers())
 }
 
 async fn client() -> Client {
@@ -255,29 +258,85 @@ async fn auth_user_with_a_valid_token_runs_the_route_as_that_user() {
 }
 
 #[rocket::async_test]
-async fn api_answers_carry_no_rocket_only_headers_while_user_routes_keep_them() {
+async fn shields_headers_are_kept_and_the_engines_security_headers_win() {
     let client = client().await;
-    let rocket_only = [
-        "Server",
-        "X-Content-Type-Options",
-        "X-Frame-Options",
-        "Permissions-Policy",
-    ];
-
     let api = client.get("/api/health").dispatch().await;
-    let caught = client.get("/api/teapot").dispatch().await;
-    let rejected = client.get("/dashboard").dispatch().await;
-    for response in [&api, &caught, &rejected] {
-        for name in rocket_only {
-            assert_eq!(response.headers().get_one(name), None, "{name}");
-        }
-    }
-
-    let own = client.get("/api/custom").dispatch().await;
+    // Shield adds what the engine does not send, and leaves what it does.
     assert_eq!(
-        own.headers().get_one("X-Content-Type-Options"),
+        api.headers().get_one("Permissions-Policy"),
+        Some("interest-cohort=()")
+    );
+    assert_eq!(
+        api.headers().get_one("X-Content-Type-Options"),
         Some("nosniff")
     );
+    assert_eq!(api.headers().get_one("X-Frame-Options"), Some("DENY"));
+    assert_eq!(api.headers().get_one("Cache-Control"), Some("no-store"));
+    let own = client.get("/api/custom").dispatch().await;
+    assert_eq!(
+        own.headers().get_one("X-Frame-Options"),
+        Some("SAMEORIGIN"),
+        "the app's own routes keep Shield's defaults"
+    );
+}
+
+#[rocket::async_test]
+async fn the_stage_registers_nothing_at_the_app_root() {
+    let rocket = rocket::build()
+        .attach(referral_rocket::stage_with(engine()))
+        .mount("/", rocket::routes![dashboard]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let elsewhere = client.get("/not/the/api").dispatch().await;
+    assert_eq!(elsewhere.status(), Status::NotFound);
+    assert_ne!(content_type(&elsewhere), Some("application/problem+json"));
+    let refused = client.get("/dashboard").dispatch().await;
+    assert_eq!(refused.status(), Status::Unauthorized);
+    assert_ne!(content_type(&refused), Some("application/problem+json"));
+    // Under the API, the stage's own catchers answer.
+    let unknown = client.get("/api/nope").dispatch().await;
+    assert_problem(unknown, 404, "not_found").await;
+}
+
+#[rocket::async_test]
+async fn each_endpoint_is_a_named_route_and_a_subset_can_be_mounted() {
+    let api = referral_rocket::Api::new().without([referral_core::Endpoint::Register]);
+    let rocket = rocket::build()
+        .manage(engine())
+        .mount("/api", api.routes())
+        .register("/api", api.catchers());
+    let client = Client::tracked(rocket).await.unwrap();
+    let names: Vec<String> = client
+        .rocket()
+        .routes()
+        .filter_map(|route| route.name.as_ref().map(|name| name.to_string()))
+        .collect();
+    assert!(names.contains(&"referral::login".to_owned()), "{names:?}");
+    assert!(!names.contains(&"referral::register".to_owned()));
+    let register = client
+        .post("/api/register")
+        .header(ContentType::JSON)
+        .body(json!({ "email": "a@example.com", "password": "correct horse battery" }).to_string())
+        .dispatch()
+        .await;
+    assert_problem(register, 404, "not_found").await;
+    assert_eq!(
+        client.get("/api/health").dispatch().await.status(),
+        Status::Ok
+    );
+}
+
+#[rocket::async_test]
+async fn a_route_of_the_app_at_an_endpoints_path_replaces_it() {
+    #[rocket::get("/health")]
+    fn my_health() -> &'static str {
+        "mine"
+    }
+    let rocket = rocket::build()
+        .attach(referral_rocket::stage_with(engine()))
+        .mount("/api", rocket::routes![my_health]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let response = client.get("/api/health").dispatch().await;
+    assert_eq!(response.into_string().await.unwrap(), "mine");
 }
 
 #[rocket::async_test]
@@ -296,8 +355,7 @@ async fn statuses_rocket_produces_under_api_are_problem_documents() {
 
 #[rocket::async_test]
 async fn the_catchers_make_rockets_own_404_a_problem_anywhere_they_are_registered() {
-    let rocket = app(engine()).register("/", referral_rocket::catchers());
-    let client = Client::tracked(rocket).await.unwrap();
+    let client = client().await;
     assert_problem(
         client.get("/not/the/api").dispatch().await,
         404,
@@ -307,19 +365,29 @@ async fn the_catchers_make_rockets_own_404_a_problem_anywhere_they_are_registere
 }
 
 #[rocket::async_test]
-async fn stage_at_serves_the_api_below_its_base() {
+async fn stage_at_serves_the_api_under_its_prefix() {
     let rocket = rocket::build()
         .manage(engine())
-        .attach(referral_rocket::stage_at("/v1"));
+        .attach(referral_rocket::stage_at("/v1/auth"));
     let client = Client::tracked(rocket).await.unwrap();
 
-    let health = client.get("/v1/api/health").dispatch().await;
+    let health = client.get("/v1/auth/health").dispatch().await;
     assert_eq!(health.status(), Status::Ok);
     assert_eq!(json_body(health).await, json!({ "status": "ok" }));
-    let wrong = client.post("/v1/api/health").dispatch().await;
+    let wrong = client.post("/v1/auth/health").dispatch().await;
     assert_problem(wrong, 405, "method_not_allowed").await;
-    let unknown = client.get("/v1/api/nope").dispatch().await;
+    let unknown = client.get("/v1/auth/nope").dispatch().await;
     assert_problem(unknown, 404, "not_found").await;
+    let registered = client
+        .post("/v1/auth/register")
+        .header(ContentType::JSON)
+        .body(json!({ "email": "v1@example.com", "password": "correct horse battery" }).to_string())
+        .dispatch()
+        .await;
+    assert_eq!(
+        registered.headers().get_one("Location"),
+        Some("/v1/auth/me")
+    );
     let outside = client.get("/api/health").dispatch().await;
     assert_eq!(outside.status(), Status::NotFound);
 }

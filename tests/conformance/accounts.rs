@@ -3,12 +3,12 @@
 use referral::Argon2Params;
 use serde_json::json;
 
-use super::{assert_utc_timestamp, assert_uuid, Spawn, TestServer, APP_BASE_URL, PASSWORD};
+use super::{assert_utc_timestamp, assert_uuid, Target, TestServer, APP_BASE_URL, PASSWORD};
 
 const CROCKFORD: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-pub async fn registering_answers_201_with_the_user_its_tokens_and_location_api_me(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn registering_answers_201_with_the_user_its_tokens_and_location_api_me(target: Target) {
+    let server = TestServer::start(target).await;
     let reply = server
         .post(
             "/api/register",
@@ -16,7 +16,10 @@ pub async fn registering_answers_201_with_the_user_its_tokens_and_location_api_m
         )
         .await;
     let body = reply.expect_json(201);
-    assert_eq!(reply.header("location"), Some("/api/me"));
+    assert_eq!(
+        reply.header("location"),
+        Some(server.path("/api/me").as_str())
+    );
 
     let user = &body["user"];
     assert_uuid(&user["id"]);
@@ -50,8 +53,8 @@ pub async fn registering_answers_201_with_the_user_its_tokens_and_location_api_m
     assert!(refresh.len() >= 22, "at least 128 bits: {refresh}");
 }
 
-pub async fn me_answers_the_signed_in_user(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn me_answers_the_signed_in_user(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let me = server
         .get_as("/api/me", account.access())
@@ -60,8 +63,8 @@ pub async fn me_answers_the_signed_in_user(spawn: Spawn) {
     assert_eq!(me, account.user);
 }
 
-pub async fn registering_with_a_referral_code_records_the_referrer(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn registering_with_a_referral_code_records_the_referrer(target: Target) {
+    let server = TestServer::start(target).await;
     let referrer = server.register("ref@example.com", None).await;
     let referee = server
         .register("new@example.com", Some(referrer.code()))
@@ -74,16 +77,16 @@ pub async fn registering_with_a_referral_code_records_the_referrer(spawn: Spawn)
     assert_eq!(me["referred_by"], referrer.user["id"]);
 }
 
-pub async fn referral_codes_match_in_any_case_with_surrounding_spaces(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn referral_codes_match_in_any_case_with_surrounding_spaces(target: Target) {
+    let server = TestServer::start(target).await;
     let referrer = server.register("ref@example.com", None).await;
     let typed = format!("  {}  ", referrer.code().to_lowercase());
     let referee = server.register("new@example.com", Some(&typed)).await;
     assert_eq!(referee.user["referred_by"], referrer.user["id"]);
 }
 
-pub async fn an_unknown_referral_code_answers_422_and_creates_no_account(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_unknown_referral_code_answers_422_and_creates_no_account(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("ref@example.com", None).await;
     for code in ["ZZZZZZZZ", "not a code at all"] {
         let reply = server
@@ -97,8 +100,8 @@ pub async fn an_unknown_referral_code_answers_422_and_creates_no_account(spawn: 
     server.refused_login("new@example.com", PASSWORD).await;
 }
 
-pub async fn fields_a_client_must_not_set_are_ignored_at_registration(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn fields_a_client_must_not_set_are_ignored_at_registration(target: Target) {
+    let server = TestServer::start(target).await;
     let someone = server.register("someone@example.com", None).await;
     let chosen_id = "0190a5d6-0000-7000-8000-000000000001";
     let reply = server
@@ -137,8 +140,8 @@ pub async fn fields_a_client_must_not_set_are_ignored_at_registration(spawn: Spa
     assert_eq!(someones["total_referrals"], 0);
 }
 
-pub async fn a_registered_email_answers_409_email_taken_in_any_case(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_registered_email_answers_409_email_taken_in_any_case(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     for email in [
         "jane@example.com",
@@ -158,16 +161,16 @@ pub async fn a_registered_email_answers_409_email_taken_in_any_case(spawn: Spawn
     server.tokens("jane@example.com", PASSWORD).await;
 }
 
-pub async fn emails_are_trimmed_and_compared_without_case(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn emails_are_trimmed_and_compared_without_case(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register(" A@X.COM ", None).await;
     assert_eq!(account.user["email"], "a@x.com");
     server.tokens("a@x.com", PASSWORD).await;
     server.tokens("  A@x.Com", PASSWORD).await;
 }
 
-pub async fn passwords_are_compared_after_nfkc_normalisation(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn passwords_are_compared_after_nfkc_normalisation(target: Target) {
+    let server = TestServer::start(target).await;
     let composed = "caf\u{e9} au lait, s'il vous pla\u{ee}t";
     let decomposed = "cafe\u{301} au lait, s'il vous plai\u{302}t";
     server
@@ -179,8 +182,8 @@ pub async fn passwords_are_compared_after_nfkc_normalisation(spawn: Spawn) {
         .await;
 }
 
-pub async fn a_password_of_128_characters_is_accepted(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_password_of_128_characters_is_accepted(target: Target) {
+    let server = TestServer::start(target).await;
     let longest = "é".repeat(128);
     server
         .register_with("long@example.com", &longest, None)
@@ -188,8 +191,8 @@ pub async fn a_password_of_128_characters_is_accepted(spawn: Spawn) {
     server.tokens("long@example.com", &longest).await;
 }
 
-pub async fn bad_passwords_answer_422_with_a_field_error(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn bad_passwords_answer_422_with_a_field_error(target: Target) {
+    let server = TestServer::start(target).await;
     let cases = [
         ("short7!", "too_short"),
         ("", "too_short"),
@@ -213,8 +216,8 @@ pub async fn bad_passwords_answer_422_with_a_field_error(spawn: Spawn) {
         .await;
 }
 
-pub async fn a_malformed_or_overlong_email_answers_422_with_a_field_error(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_malformed_or_overlong_email_answers_422_with_a_field_error(target: Target) {
+    let server = TestServer::start(target).await;
     let overlong = format!("{}@example.com", "a".repeat(250));
     for email in ["not-an-email", "", "two@@example.com", overlong.as_str()] {
         let reply = server
@@ -232,8 +235,8 @@ pub async fn a_malformed_or_overlong_email_answers_422_with_a_field_error(spawn:
     }
 }
 
-pub async fn login_answers_200_with_a_token_pair(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn login_answers_200_with_a_token_pair(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let tokens = server.tokens("jane@example.com", PASSWORD).await;
     assert_eq!(tokens["token_type"], "Bearer");
@@ -245,8 +248,8 @@ pub async fn login_answers_200_with_a_token_pair(spawn: Spawn) {
     assert_eq!(me["email"], "jane@example.com");
 }
 
-pub async fn a_wrong_password_and_an_unknown_email_answer_the_same_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_wrong_password_and_an_unknown_email_answer_the_same_401(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let wrong_password = server.login("jane@example.com", "not the password").await;
     let unknown_email = server.login("nobody@example.com", PASSWORD).await;
@@ -259,9 +262,9 @@ pub async fn a_wrong_password_and_an_unknown_email_answer_the_same_401(spawn: Sp
     );
 }
 
-pub async fn a_user_registers_and_logs_in_at_the_default_argon2_cost(spawn: Spawn) {
+pub async fn a_user_registers_and_logs_in_at_the_default_argon2_cost(target: Target) {
     let server =
-        TestServer::start_with(spawn, |config| config.argon2(Argon2Params::default())).await;
+        TestServer::start_with(target, |config| config.argon2(Argon2Params::default())).await;
     server.register("jane@example.com", None).await;
     server.tokens("jane@example.com", PASSWORD).await;
     server

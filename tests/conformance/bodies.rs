@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::{Spawn, TestServer, PASSWORD};
+use super::{Target, TestServer, PASSWORD};
 
 /// Every route that reads a JSON body.
 const BODY_ROUTES: [&str; 6] = [
@@ -18,8 +18,8 @@ const BODY_ROUTES: [&str; 6] = [
 
 const JSON: Option<&str> = Some("application/json");
 
-pub async fn a_body_that_is_not_json_answers_400_invalid_json(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_body_that_is_not_json_answers_400_invalid_json(target: Target) {
+    let server = TestServer::start(target).await;
     for path in BODY_ROUTES {
         for body in ["{", "not json", "{\"email\": }", "\u{0}"] {
             let reply = server.raw(Method::POST, path, JSON, body).await;
@@ -28,8 +28,8 @@ pub async fn a_body_that_is_not_json_answers_400_invalid_json(spawn: Spawn) {
     }
 }
 
-pub async fn a_body_of_the_wrong_shape_answers_400_invalid_json(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_body_of_the_wrong_shape_answers_400_invalid_json(target: Target) {
+    let server = TestServer::start(target).await;
     let shapes = [
         json!([]),
         json!("a string"),
@@ -54,8 +54,8 @@ pub async fn a_body_of_the_wrong_shape_answers_400_invalid_json(spawn: Spawn) {
     server.refused_login("jane@example.com", PASSWORD).await;
 }
 
-pub async fn a_wrong_content_type_answers_400_invalid_json(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_wrong_content_type_answers_400_invalid_json(target: Target) {
+    let server = TestServer::start(target).await;
     let body = json!({ "email": "jane@example.com", "password": PASSWORD }).to_string();
     for content_type in [
         "text/plain",
@@ -81,8 +81,8 @@ pub async fn a_wrong_content_type_answers_400_invalid_json(spawn: Spawn) {
     charset.expect_json(201);
 }
 
-pub async fn an_empty_body_answers_400_invalid_json(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_empty_body_answers_400_invalid_json(target: Target) {
+    let server = TestServer::start(target).await;
     for path in BODY_ROUTES {
         for body in ["", "   \n"] {
             let reply = server.raw(Method::POST, path, JSON, body).await;
@@ -91,8 +91,8 @@ pub async fn an_empty_body_answers_400_invalid_json(spawn: Spawn) {
     }
 }
 
-pub async fn a_body_over_64_kib_answers_413_payload_too_large(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_body_over_64_kib_answers_413_payload_too_large(target: Target) {
+    let server = TestServer::start(target).await;
     let padding = " ".repeat(64 * 1024);
     let oversize =
         format!("{{\"email\": \"jane@example.com\",{padding} \"password\": \"{PASSWORD}\"}}");
@@ -115,8 +115,8 @@ pub async fn a_body_over_64_kib_answers_413_payload_too_large(spawn: Spawn) {
     server.refused_login("jane@example.com", PASSWORD).await;
 }
 
-pub async fn a_body_of_exactly_64_kib_is_read(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_body_of_exactly_64_kib_is_read(target: Target) {
+    let server = TestServer::start(target).await;
     let head = format!("{{\"email\": \"jane@example.com\", \"password\": \"{PASSWORD}\"");
     let body = format!("{head}{}}}", " ".repeat(64 * 1024 - head.len() - 1));
     assert_eq!(body.len(), 64 * 1024);

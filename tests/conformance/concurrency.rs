@@ -2,12 +2,12 @@
 
 use serde_json::json;
 
-use super::{Spawn, TestServer, PASSWORD};
+use super::{Target, TestServer, PASSWORD};
 
 pub async fn twenty_parallel_registrations_with_one_code_all_succeed_and_count_twenty(
-    spawn: Spawn,
+    target: Target,
 ) {
-    let server = TestServer::start(spawn).await;
+    let server = TestServer::start(target).await;
     let referrer = server.register("ref@example.com", None).await;
     let mut requests = Vec::new();
     for n in 0..20 {
@@ -38,8 +38,8 @@ pub async fn twenty_parallel_registrations_with_one_code_all_succeed_and_count_t
     assert_eq!(page["referrals"].as_array().unwrap().len(), 20);
 }
 
-pub async fn racing_registrations_of_one_email_yield_exactly_one_account(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn racing_registrations_of_one_email_yield_exactly_one_account(target: Target) {
+    let server = TestServer::start(target).await;
     let mut requests = Vec::new();
     for n in 0..10 {
         let request = server

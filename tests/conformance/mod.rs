@@ -1,29 +1,32 @@
-//! The HTTP conformance suite: every rule of `shared/API.md`, checked over a real socket with
-//! a real client, written once for every adapter.
+//! The HTTP conformance suite: every rule of the contract (`docs/API.md`), checked over a
+//! real socket with a real client, written once for every adapter, storage and prefix.
 //!
 //! An adapter's test file brings the suite in and names one function that serves an
-//! [`Engine`] on `127.0.0.1:0`:
+//! [`Engine`] under a prefix on `127.0.0.1:0`:
 //!
 //! ```ignore
 //! mod conformance;
 //! use conformance::{Served, SpawnFuture};
 //!
-//! fn spawn(engine: referral::Engine) -> SpawnFuture {
+//! fn spawn(engine: referral::Engine, prefix: &'static str) -> SpawnFuture {
 //!     Box::pin(async move { /* serve it, then */ Served::new(base_url, move || stop()) })
 //! }
 //!
 //! conformance::conformance_tests!(spawn);
 //! ```
 //!
-//! [`conformance_tests!`] expands to one `#[tokio::test]` per case, each case a function in
-//! this module's submodules taking the [`Spawn`] function. Cases never sleep: time moves on
-//! the engine's [`ManualClock`].
+//! [`conformance_tests!`] expands to one module per storage and prefix (memory under `/api`,
+//! memory under another prefix, a SQLite file, a PostgreSQL scratch database), each with one
+//! `#[tokio::test]` per case, each case a function in this module's submodules taking the
+//! [`Target`]. Cases are written with `/api/...` paths; the server rewrites them to its
+//! prefix. Cases never sleep: time moves on the engine's [`ManualClock`].
 
 #![allow(dead_code)] // each test binary uses the whole suite; rustc sees it per binary
 
 pub mod accounts;
 pub mod bodies;
 pub mod concurrency;
+pub mod hardening;
 pub mod rate_limits;
 pub mod referrals;
 pub mod reset;
@@ -33,10 +36,14 @@ pub mod sessions;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
 use std::time::Duration as StdDuration;
 
-use referral::{Argon2Params, ConfigBuilder, Engine, ManualClock, MemoryStorage, Message};
+use referral::{
+    Argon2Params, ConfigBuilder, Engine, ManualClock, MemoryStorage, Message, RateLimit,
+    RecordingMailer, Storage,
+};
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -47,6 +54,9 @@ pub const APP_BASE_URL: &str = "https://app.example.test";
 
 /// A password every rule accepts.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The prefix cases are written with; servers under another prefix rewrite it.
+pub const WRITTEN_PREFIX: &str = "/api";
 
 /// A running server, as an adapter's spawner hands it back.
 pub struct Served {
@@ -76,9 +86,53 @@ impl Drop for Served {
 /// What an adapter's spawner returns.
 pub type SpawnFuture = Pin<Box<dyn Future<Output = Served> + Send>>;
 
-/// An adapter's spawner: serve this engine on `127.0.0.1:0` (inside the current tokio
-/// runtime) and say where.
-pub type Spawn = fn(Engine) -> SpawnFuture;
+/// An adapter's spawner: serve this engine with the contract under this prefix on
+/// `127.0.0.1:0` (inside the current tokio runtime, passing peer addresses to the engine)
+/// and say where.
+pub type Spawn = fn(Engine, &'static str) -> SpawnFuture;
+
+/// Where a case's data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `MemoryStorage` (can be switched off to test outages).
+    Memory,
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A scratch database on `REFERRAL_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// What a case runs against: an adapter, a storage, a prefix.
+#[derive(Clone, Copy)]
+pub struct Target {
+    /// The adapter's spawner.
+    pub spawn: Spawn,
+    /// The storage.
+    pub backend: Backend,
+    /// The prefix the contract is mounted under.
+    pub prefix: &'static str,
+}
+
+impl Target {
+    /// Whether this target can run here: PostgreSQL needs `REFERRAL_TEST_POSTGRES_URL`
+    /// (without it, says so once and the case passes without running).
+    pub fn available(&self) -> bool {
+        if self.backend != Backend::Postgres || postgres_url().is_some() {
+            return true;
+        }
+        static SAID: Once = Once::new();
+        SAID.call_once(|| {
+            println!("REFERRAL_TEST_POSTGRES_URL not set; skipping PostgreSQL conformance cases")
+        });
+        false
+    }
+}
+
+fn postgres_url() -> Option<String> {
+    std::env::var("REFERRAL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
 
 /// Cheap argon2id, so a suite of hundreds of registrations runs in seconds; cases about
 /// hashing use the defaults instead.
@@ -88,51 +142,109 @@ pub const CHEAP_ARGON2: Argon2Params = Argon2Params {
     parallelism: 1,
 };
 
+/// Per-address limits high enough for cases that sign up many users from `127.0.0.1`;
+/// the cases about those limits set the defaults back.
+const GENEROUS: RateLimit = RateLimit {
+    max: 100_000,
+    window: time::Duration::hours(1),
+};
+
+/// Keeps a case's database alive, and removes it afterwards.
+enum Store {
+    Memory,
+    #[cfg(feature = "sqlite")]
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    #[cfg(feature = "postgres")]
+    Postgres(#[allow(dead_code)] referral::testing::ScratchPostgres),
+}
+
+impl Store {
+    async fn open(backend: Backend) -> (Store, Arc<dyn Storage>, Option<MemoryStorage>) {
+        match backend {
+            Backend::Memory => {
+                let memory = MemoryStorage::new();
+                (Store::Memory, Arc::new(memory.clone()), Some(memory))
+            }
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
+                let storage = referral::storage::open(&url)
+                    .await
+                    .expect("opening a SQLite file");
+                (Store::Sqlite(dir), storage, None)
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let scratch = referral::testing::ScratchPostgres::create()
+                    .await
+                    .expect("REFERRAL_TEST_POSTGRES_URL is set (checked by Target::available)");
+                let storage = referral::storage::open(scratch.url())
+                    .await
+                    .expect("opening the scratch PostgreSQL database");
+                (Store::Postgres(scratch), storage, None)
+            }
+            #[allow(unreachable_patterns)]
+            other => panic!("{other:?} storage needs its cargo feature"),
+        }
+    }
+}
+
 /// A server under test, with the engine behind it and handles on its storage and clock.
 pub struct TestServer {
     /// Where it listens.
     pub base_url: String,
+    /// The prefix the contract is mounted under.
+    pub prefix: &'static str,
     /// A client with no proxy and a timeout, so a hung server fails a test instead of
     /// hanging it.
     pub client: reqwest::Client,
     /// The engine the server answers with.
     pub engine: Engine,
-    /// Its storage (for switching it off).
-    pub storage: MemoryStorage,
+    /// Its storage when it is memory (for switching it off).
+    pub memory: Option<MemoryStorage>,
+    /// Where its mail goes.
+    pub mailer: RecordingMailer,
+    mails_read: AtomicUsize,
     /// Its clock (moved instead of sleeping).
     pub clock: ManualClock,
     _served: Served,
+    _store: Store,
 }
 
 impl TestServer {
-    /// A server over a fresh engine with cheap hashing and default rules.
-    pub async fn start(spawn: Spawn) -> Self {
-        Self::start_with(spawn, |config| config).await
+    /// A server over a fresh engine with cheap hashing and default rules (per-address
+    /// limits raised).
+    pub async fn start(target: Target) -> Self {
+        Self::start_with(target, |config| config).await
     }
 
     /// A server over a fresh engine whose configuration `configure` adjusts (on top of cheap
-    /// hashing and [`APP_BASE_URL`]).
+    /// hashing, raised per-address limits and [`APP_BASE_URL`]).
     pub async fn start_with(
-        spawn: Spawn,
+        target: Target,
         configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
     ) -> Self {
-        let storage = MemoryStorage::new();
+        let (store, storage, memory) = Store::open(target.backend).await;
         let clock = ManualClock::starting_now();
         let config = configure(
             referral::Config::builder()
                 .secret(SECRET)
                 .app_base_url(APP_BASE_URL)
-                .argon2(CHEAP_ARGON2),
+                .argon2(CHEAP_ARGON2)
+                .registration_limit(GENEROUS)
+                .reset_request_limit(GENEROUS),
         )
         .build()
         .expect("test configuration is valid");
+        let mailer = RecordingMailer::new();
         let engine = Engine::builder(config)
-            .storage(Arc::new(storage.clone()))
-            .mailer(Arc::new(referral::RecordingMailer::new()))
+            .storage(storage)
+            .mailer(Arc::new(mailer.clone()))
             .clock(Arc::new(clock.clone()))
             .build()
             .expect("test engine builds");
-        let served = spawn(engine.clone()).await;
+        let served = (target.spawn)(engine.clone(), target.prefix).await;
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(StdDuration::from_secs(60))
@@ -140,17 +252,31 @@ impl TestServer {
             .expect("reqwest client builds");
         TestServer {
             base_url: served.base_url.clone(),
+            prefix: target.prefix,
             client,
             engine,
-            storage,
+            memory,
+            mailer,
+            mails_read: AtomicUsize::new(0),
             clock,
             _served: served,
+            _store: store,
         }
     }
 
-    /// The absolute URL of `path`.
+    /// `path` as this server serves it: a path written under `/api` moved to its prefix.
+    pub fn path(&self, path: &str) -> String {
+        match path.strip_prefix(WRITTEN_PREFIX) {
+            Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => {
+                format!("{}{rest}", self.prefix)
+            }
+            _ => path.to_owned(),
+        }
+    }
+
+    /// The absolute URL of `path` (written under `/api`).
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        format!("{}{}", self.base_url, self.path(path))
     }
 
     /// Sends a request and reads the whole answer.
@@ -269,26 +395,17 @@ impl TestServer {
         .await
     }
 
-    /// The mail sent since the last call, oldest first.
-    ///
-    /// Until the outbox dispatcher runs in the test servers, this takes the messages from
-    /// the outbox itself and marks them sent, exactly what a dispatcher would deliver.
+    /// The mail sent since the last call, oldest first: the outbox dispatcher delivers what
+    /// is due (as a server's dispatcher would), then the recording mailer says what went out.
     pub async fn reset_mails(&self) -> Vec<Message> {
-        let storage = self.engine.storage();
-        let now = self.engine.now();
-        let claimed = storage
-            .claim_outbox(now, now + time::Duration::minutes(1), 100)
+        self.engine
+            .outbox_dispatcher()
+            .dispatch_due()
             .await
-            .expect("the outbox can be read");
-        let mut messages = Vec::new();
-        for queued in claimed {
-            storage
-                .complete_outbox(queued.id, now)
-                .await
-                .expect("a claimed message can be completed");
-            messages.push(queued.message);
-        }
-        messages
+            .expect("the outbox dispatcher runs");
+        let sent = self.mailer.messages();
+        let seen = self.mails_read.swap(sent.len(), Ordering::SeqCst);
+        sent.into_iter().skip(seen).collect()
     }
 
     /// Requests a reset for `email` and returns the token from the one mail it sends.
@@ -487,12 +604,22 @@ pub fn assert_uuid(value: &Value) {
     uuid::Uuid::parse_str(text).unwrap_or_else(|e| panic!("{text} is not a UUID: {e}"));
 }
 
-/// Expands to one `#[tokio::test]` per conformance case, each serving its own engine through
-/// `$spawn` (a [`Spawn`]).
+/// Expands to one module per target — memory under `/api`, memory under `/v1/auth`, a
+/// SQLite file, a PostgreSQL scratch database — each with one `#[tokio::test]` per
+/// conformance case, served through `$spawn` (a [`Spawn`] function in scope).
 macro_rules! conformance_tests {
-    ($spawn:path) => {
-        $crate::conformance::conformance_tests!(@cases $spawn;
-            accounts: [
+    ($spawn:ident) => {
+        $crate::conformance::conformance_tests!(@target $spawn, memory, Memory, "/api", memory_only);
+        $crate::conformance::conformance_tests!(@target $spawn, memory_prefixed, Memory, "/v1/auth", memory_only);
+        #[cfg(feature = "sqlite")]
+        $crate::conformance::conformance_tests!(@target $spawn, sqlite, Sqlite, "/api", no_extra);
+        #[cfg(feature = "postgres")]
+        $crate::conformance::conformance_tests!(@target $spawn, postgres, Postgres, "/api", no_extra);
+    };
+    (@target $spawn:ident, $module:ident, $backend:ident, $prefix:literal, $extra:ident) => {
+        mod $module {
+            $crate::conformance::conformance_tests!(@cases $spawn, $backend, $prefix;
+                accounts: [
                 registering_answers_201_with_the_user_its_tokens_and_location_api_me,
                 me_answers_the_signed_in_user,
                 registering_with_a_referral_code_records_the_referrer,
@@ -520,6 +647,8 @@ macro_rules! conformance_tests {
                 a_token_signed_with_another_key_answers_401,
                 an_alg_none_token_answers_401,
                 a_token_claiming_another_algorithm_answers_401,
+                a_token_signed_with_the_key_under_hs384_or_hs512_answers_401,
+                a_signed_token_of_another_type_answers_401,
                 a_token_with_a_swapped_payload_answers_401,
                 an_expired_access_token_answers_401,
                 a_refresh_token_is_not_an_access_token,
@@ -566,19 +695,43 @@ macro_rules! conformance_tests {
             service: [
                 health_answers_200_ok,
                 the_openapi_document_lists_every_path,
-                storage_down_answers_503_unavailable_and_recovers,
             ],
             concurrency: [
                 twenty_parallel_registrations_with_one_code_all_succeed_and_count_twenty,
                 racing_registrations_of_one_email_yield_exactly_one_account,
             ],
+            hardening: [
+                sixty_parallel_wrong_logins_get_at_most_ten_answers_401,
+                the_eleventh_sign_up_from_one_address_within_the_hour_answers_429,
+                the_twenty_first_reset_request_from_one_address_within_the_hour_answers_429,
+                a_forwarded_for_header_from_an_untrusted_peer_changes_nothing,
+                a_trusted_proxys_forwarded_address_is_the_one_counted,
+                answers_carrying_tokens_are_never_cached_or_sniffed,
+                a_body_that_stops_arriving_answers_408,
+                a_body_without_a_content_type_answers_400_invalid_json,
+            ],
+            );
+            $crate::conformance::conformance_tests!(@$extra $spawn, $backend, $prefix);
+        }
+    };
+    (@memory_only $spawn:ident, $backend:ident, $prefix:literal) => {
+        $crate::conformance::conformance_tests!(@cases $spawn, $backend, $prefix;
+            service: [storage_down_answers_503_unavailable_and_recovers],
         );
     };
-    (@cases $spawn:path; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+    (@no_extra $spawn:ident, $backend:ident, $prefix:literal) => {};
+    (@cases $spawn:ident, $backend:ident, $prefix:literal; $($group:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
         $($(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                $crate::conformance::$module::$case($spawn).await;
+                let target = $crate::conformance::Target {
+                    spawn: super::$spawn,
+                    backend: $crate::conformance::Backend::$backend,
+                    prefix: $prefix,
+                };
+                if target.available() {
+                    $crate::conformance::$group::$case(target).await;
+                }
             }
         )*)*
     };

@@ -2,7 +2,7 @@
 
 use time::Duration;
 
-use super::{Reply, Spawn, TestServer, PASSWORD};
+use super::{Reply, Target, TestServer, PASSWORD};
 
 const LIMIT: usize = 10;
 
@@ -32,8 +32,8 @@ fn expect_rate_limited(reply: &Reply, at_most: i64) -> i64 {
     retry_after
 }
 
-pub async fn the_eleventh_failed_login_answers_429_with_retry_after(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn the_eleventh_failed_login_answers_429_with_retry_after(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     fail_logins(&server, "jane@example.com", LIMIT).await;
     expect_rate_limited(
@@ -52,14 +52,14 @@ pub async fn the_eleventh_failed_login_answers_429_with_retry_after(spawn: Spawn
     server.tokens("john@example.com", PASSWORD).await;
 }
 
-pub async fn unregistered_emails_are_rate_limited_alike(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn unregistered_emails_are_rate_limited_alike(target: Target) {
+    let server = TestServer::start(target).await;
     fail_logins(&server, "nobody@example.com", LIMIT).await;
     expect_rate_limited(&server.login("nobody@example.com", PASSWORD).await, 15 * 60);
 }
 
-pub async fn logins_are_allowed_again_once_the_window_has_passed(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn logins_are_allowed_again_once_the_window_has_passed(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     fail_logins(&server, "jane@example.com", LIMIT).await;
     let retry_after =
@@ -70,8 +70,8 @@ pub async fn logins_are_allowed_again_once_the_window_has_passed(spawn: Spawn) {
     server.tokens("jane@example.com", PASSWORD).await;
 }
 
-pub async fn a_password_reset_clears_the_failed_login_count(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_password_reset_clears_the_failed_login_count(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     fail_logins(&server, "jane@example.com", LIMIT).await;
     expect_rate_limited(&server.login("jane@example.com", PASSWORD).await, 15 * 60);

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use time::Duration;
 
-use super::{assert_utc_timestamp, Account, Spawn, TestServer, APP_BASE_URL, PASSWORD};
+use super::{assert_utc_timestamp, Account, Target, TestServer, APP_BASE_URL, PASSWORD};
 
 /// Registers `count` users with `referrer`'s code, a second apart, oldest first.
 async fn refer(
@@ -79,8 +79,8 @@ fn ids_newest_first(referees: &[Account]) -> Vec<Value> {
         .collect()
 }
 
-pub async fn referrals_are_listed_newest_first_with_masked_emails(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn referrals_are_listed_newest_first_with_masked_emails(target: Target) {
+    let server = TestServer::start(target).await;
     let referrer = server.register("ref@example.com", None).await;
     let referees = refer(&server, &referrer, "jane", 3).await;
     let page = server
@@ -111,8 +111,8 @@ pub async fn referrals_are_listed_newest_first_with_masked_emails(spawn: Spawn) 
     );
 }
 
-pub async fn referrals_are_paged_fifty_at_a_time_by_default_with_a_cursor(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn referrals_are_paged_fifty_at_a_time_by_default_with_a_cursor(target: Target) {
+    let server = TestServer::start(target).await;
     let referrer = server.register("ref@example.com", None).await;
     let referees = refer(&server, &referrer, "user", 55).await;
     let first = server
@@ -126,8 +126,8 @@ pub async fn referrals_are_paged_fifty_at_a_time_by_default_with_a_cursor(spawn:
     assert_eq!(ids, ids_newest_first(&referees));
 }
 
-pub async fn a_small_limit_pages_through_every_referral_exactly_once(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_small_limit_pages_through_every_referral_exactly_once(target: Target) {
+    let server = TestServer::start(target).await;
     let referrer = server.register("ref@example.com", None).await;
     let referees = refer(&server, &referrer, "user", 5).await;
     for limit in [1, 2, 5, 100] {
@@ -137,8 +137,8 @@ pub async fn a_small_limit_pages_through_every_referral_exactly_once(spawn: Spaw
     }
 }
 
-pub async fn a_bad_limit_or_cursor_answers_422(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_bad_limit_or_cursor_answers_422(target: Target) {
+    let server = TestServer::start(target).await;
     let referrer = server.register("ref@example.com", None).await;
     for limit in ["0", "101", "abc", "-1", "1.5", ""] {
         server
@@ -158,8 +158,8 @@ pub async fn a_bad_limit_or_cursor_answers_422(spawn: Spawn) {
     }
 }
 
-pub async fn stats_count_totals_recent_sign_ups_second_tier_and_points(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn stats_count_totals_recent_sign_ups_second_tier_and_points(target: Target) {
+    let server = TestServer::start(target).await;
     let top = server.register("top@example.com", None).await;
     let middle = server
         .register("middle@example.com", Some(top.code()))
@@ -190,8 +190,8 @@ pub async fn stats_count_totals_recent_sign_ups_second_tier_and_points(spawn: Sp
     assert_eq!(stats["total_reward_points"], 100);
 }
 
-pub async fn a_new_user_has_empty_referrals_and_zero_stats(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_new_user_has_empty_referrals_and_zero_stats(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let page = server
         .get_as("/api/referrals", account.access())

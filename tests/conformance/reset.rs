@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use time::Duration;
 
-use super::{reset_token_in, Spawn, TestServer, APP_BASE_URL, PASSWORD};
+use super::{reset_token_in, Target, TestServer, APP_BASE_URL, PASSWORD};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -11,8 +11,8 @@ fn requested() -> Value {
     json!({ "message": "If that email is registered, a password reset link has been sent." })
 }
 
-pub async fn a_reset_request_answers_202_and_mails_a_link_in_text_and_html(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_reset_request_answers_202_and_mails_a_link_in_text_and_html(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let body = server
         .request_reset("JANE@example.com ")
@@ -31,8 +31,8 @@ pub async fn a_reset_request_answers_202_and_mails_a_link_in_text_and_html(spawn
     assert!(mail.html.contains(&link), "HTML carries {link}");
 }
 
-pub async fn the_reset_link_ignores_the_requests_host_and_forwarding_headers(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn the_reset_link_ignores_the_requests_host_and_forwarding_headers(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let request = server
         .client
@@ -51,8 +51,8 @@ pub async fn the_reset_link_ignores_the_requests_host_and_forwarding_headers(spa
     }
 }
 
-pub async fn confirming_a_reset_changes_the_password_and_ends_every_session(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn confirming_a_reset_changes_the_password_and_ends_every_session(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let second = server.tokens("jane@example.com", PASSWORD).await;
     let token = server.reset_token_for("jane@example.com").await;
@@ -88,8 +88,8 @@ pub async fn confirming_a_reset_changes_the_password_and_ends_every_session(spaw
     server.get_as("/api/me", access).await.expect_json(200);
 }
 
-pub async fn a_reset_token_works_once(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_reset_token_works_once(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let token = server.reset_token_for("jane@example.com").await;
     server
@@ -103,8 +103,8 @@ pub async fn a_reset_token_works_once(spawn: Spawn) {
     server.tokens("jane@example.com", NEW_PASSWORD).await;
 }
 
-pub async fn an_expired_reset_token_answers_400(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_expired_reset_token_answers_400(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let token = server.reset_token_for("jane@example.com").await;
     server.advance(Duration::minutes(30) + Duration::seconds(1));
@@ -115,8 +115,8 @@ pub async fn an_expired_reset_token_answers_400(spawn: Spawn) {
     server.tokens("jane@example.com", PASSWORD).await;
 }
 
-pub async fn a_superseded_reset_token_answers_400(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_superseded_reset_token_answers_400(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let first = server.reset_token_for("jane@example.com").await;
     let second = server.reset_token_for("jane@example.com").await;
@@ -131,8 +131,8 @@ pub async fn a_superseded_reset_token_answers_400(spawn: Spawn) {
         .expect_json(200);
 }
 
-pub async fn an_unknown_reset_token_answers_400(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_unknown_reset_token_answers_400(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     for token in [
         "",
@@ -146,8 +146,8 @@ pub async fn an_unknown_reset_token_answers_400(spawn: Spawn) {
     }
 }
 
-pub async fn a_bad_new_password_answers_422_and_leaves_the_token_usable(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_bad_new_password_answers_422_and_leaves_the_token_usable(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let token = server.reset_token_for("jane@example.com").await;
     let bad = [
@@ -168,8 +168,8 @@ pub async fn a_bad_new_password_answers_422_and_leaves_the_token_usable(spawn: S
         .expect_json(200);
 }
 
-pub async fn a_reset_for_an_unknown_email_answers_the_same_202_and_sends_nothing(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_reset_for_an_unknown_email_answers_the_same_202_and_sends_nothing(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     let known = server.request_reset("jane@example.com").await;
     let unknown = server.request_reset("nobody@example.com").await;
@@ -179,8 +179,8 @@ pub async fn a_reset_for_an_unknown_email_answers_the_same_202_and_sends_nothing
     assert_eq!(mails[0].to.as_str(), "jane@example.com");
 }
 
-pub async fn a_fourth_reset_request_within_the_hour_answers_202_and_sends_nothing(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_fourth_reset_request_within_the_hour_answers_202_and_sends_nothing(target: Target) {
+    let server = TestServer::start(target).await;
     server.register("jane@example.com", None).await;
     for _ in 0..4 {
         let body = server
@@ -203,8 +203,8 @@ pub async fn a_fourth_reset_request_within_the_hour_answers_202_and_sends_nothin
     );
 }
 
-pub async fn a_malformed_email_in_a_reset_request_answers_422(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_malformed_email_in_a_reset_request_answers_422(target: Target) {
+    let server = TestServer::start(target).await;
     server
         .request_reset("not-an-email")
         .await

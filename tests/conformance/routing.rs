@@ -2,10 +2,10 @@
 
 use reqwest::Method;
 
-use super::{Spawn, TestServer};
+use super::{Target, TestServer};
 
-pub async fn an_unknown_api_route_answers_a_404_problem(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_unknown_api_route_answers_a_404_problem(target: Target) {
+    let server = TestServer::start(target).await;
     for (method, path) in [
         (Method::GET, "/api/nope"),
         (Method::POST, "/api/nope"),
@@ -21,8 +21,8 @@ pub async fn an_unknown_api_route_answers_a_404_problem(spawn: Spawn) {
     }
 }
 
-pub async fn a_wrong_method_answers_405_with_allow(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_wrong_method_answers_405_with_allow(target: Target) {
+    let server = TestServer::start(target).await;
     let cases = [
         (Method::GET, "/api/register", "POST"),
         (Method::PUT, "/api/login", "POST"),

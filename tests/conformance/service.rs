@@ -2,16 +2,25 @@
 
 use serde_json::json;
 
-use super::{Spawn, TestServer, PASSWORD};
+use referral::MemoryStorage;
 
-pub async fn health_answers_200_ok(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+use super::{Target, TestServer, PASSWORD};
+
+fn memory_of(server: &TestServer) -> &MemoryStorage {
+    server
+        .memory
+        .as_ref()
+        .expect("outage cases run on memory storage")
+}
+
+pub async fn health_answers_200_ok(target: Target) {
+    let server = TestServer::start(target).await;
     let body = server.get("/api/health").await.expect_json(200);
     assert_eq!(body, json!({ "status": "ok" }));
 }
 
-pub async fn the_openapi_document_lists_every_path(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn the_openapi_document_lists_every_path(target: Target) {
+    let server = TestServer::start(target).await;
     let document = server.get("/api/openapi.json").await.expect_json(200);
     let version = document["openapi"].as_str().expect("openapi version");
     assert!(version.starts_with("3.1"), "OpenAPI 3.1, got {version}");
@@ -29,18 +38,19 @@ pub async fn the_openapi_document_lists_every_path(spawn: Spawn) {
         ("/api/health", "get"),
     ];
     for (path, method) in expected {
+        let path = server.path(path);
         assert!(
-            paths[path][method].is_object(),
+            paths[&path][method].is_object(),
             "{method} {path} in {:?}",
             paths.keys()
         );
     }
 }
 
-pub async fn storage_down_answers_503_unavailable_and_recovers(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn storage_down_answers_503_unavailable_and_recovers(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
-    server.storage.set_unavailable(true);
+    memory_of(&server).set_unavailable(true);
 
     server
         .get("/api/health")
@@ -66,7 +76,7 @@ pub async fn storage_down_answers_503_unavailable_and_recovers(spawn: Spawn) {
         .await
         .expect_problem(503, "unavailable");
 
-    server.storage.set_unavailable(false);
+    memory_of(&server).set_unavailable(false);
     server.get("/api/health").await.expect_json(200);
     server.register("john@example.com", None).await;
     server.tokens("jane@example.com", PASSWORD).await;

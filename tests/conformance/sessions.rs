@@ -1,10 +1,11 @@
 //! Refresh rotation, reuse detection, logout, and the bearer-token check.
 
-use referral::AccessTokenIssuer;
-use serde_json::json;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use referral::{AccessClaims, AccessTokenIssuer};
+use serde_json::{json, Value};
 use time::Duration;
 
-use super::{Reply, Spawn, TestServer, PASSWORD};
+use super::{Reply, Target, TestServer, PASSWORD, SECRET};
 
 /// `{"alg":"none","typ":"JWT"}`, base64url.
 const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
@@ -34,8 +35,34 @@ fn segments(token: &str) -> [String; 3] {
     [parts[0].into(), parts[1].into(), parts[2].into()]
 }
 
-pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+/// The claims the server put in `access` (every one an [`AccessClaims`] has), read with the
+/// test engines' secret.
+fn claims_of(access: &str) -> Value {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    let claims: AccessClaims = decode(
+        access,
+        &DecodingKey::from_secret(SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("the server's access token is signed with SECRET")
+    .claims;
+    serde_json::to_value(claims).expect("claims are JSON")
+}
+
+/// `claims` signed with the test engines' own secret under `algorithm`.
+fn signed_with_secret(algorithm: Algorithm, claims: &Value) -> String {
+    encode(
+        &Header::new(algorithm),
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("claims sign")
+}
+
+pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let tokens = refresh(&server, account.refresh()).await.expect_json(200);
     assert_eq!(tokens["token_type"], "Bearer");
@@ -46,8 +73,8 @@ pub async fn refreshing_answers_a_new_pair_and_retires_the_old_refresh_token(spa
     refresh(&server, next).await.expect_json(200);
 }
 
-pub async fn presenting_a_rotated_refresh_token_revokes_the_newer_one_too(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn presenting_a_rotated_refresh_token_revokes_the_newer_one_too(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let other_session = server.tokens("jane@example.com", PASSWORD).await;
     let rotated = refresh(&server, account.refresh()).await.expect_json(200);
@@ -61,8 +88,8 @@ pub async fn presenting_a_rotated_refresh_token_revokes_the_newer_one_too(spawn:
     }
 }
 
-pub async fn an_unknown_refresh_token_answers_401_invalid_refresh_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_unknown_refresh_token_answers_401_invalid_refresh_token(target: Target) {
+    let server = TestServer::start(target).await;
     for token in [
         "",
         "nonsense",
@@ -74,8 +101,8 @@ pub async fn an_unknown_refresh_token_answers_401_invalid_refresh_token(spawn: S
     }
 }
 
-pub async fn an_expired_refresh_token_answers_401_invalid_refresh_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_expired_refresh_token_answers_401_invalid_refresh_token(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     server.advance(Duration::days(30) + Duration::seconds(1));
     refresh(&server, account.refresh())
@@ -83,8 +110,8 @@ pub async fn an_expired_refresh_token_answers_401_invalid_refresh_token(spawn: S
         .expect_problem(401, "invalid_refresh_token");
 }
 
-pub async fn logout_answers_204_and_the_refresh_token_stops_working(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn logout_answers_204_and_the_refresh_token_stops_working(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let reply = server
         .post(
@@ -107,16 +134,16 @@ pub async fn logout_answers_204_and_the_refresh_token_stops_working(spawn: Spawn
 }
 
 pub async fn protected_routes_without_a_token_answer_401_with_www_authenticate_bearer(
-    spawn: Spawn,
+    target: Target,
 ) {
-    let server = TestServer::start(spawn).await;
+    let server = TestServer::start(target).await;
     for path in PROTECTED {
         expect_unauthorized(&server.get(path).await);
     }
 }
 
-pub async fn malformed_authorization_headers_answer_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn malformed_authorization_headers_answer_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let headers = [
         "Bearer".to_owned(),
@@ -133,8 +160,8 @@ pub async fn malformed_authorization_headers_answer_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_token_signed_with_another_key_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_token_signed_with_another_key_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let forger = AccessTokenIssuer::new(
         b"a different secret that is also long enough",
@@ -149,8 +176,8 @@ pub async fn a_token_signed_with_another_key_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn an_alg_none_token_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_alg_none_token_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let [_, payload, _] = segments(account.access());
     for token in [
@@ -161,8 +188,8 @@ pub async fn an_alg_none_token_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_token_claiming_another_algorithm_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_token_claiming_another_algorithm_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     let [_, payload, signature] = segments(account.access());
     for header in [HS512_HEADER, RS256_HEADER] {
@@ -171,8 +198,51 @@ pub async fn a_token_claiming_another_algorithm_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_token_with_a_swapped_payload_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+/// A server with one user, and the claims of that user's access token, which re-signed under
+/// HS256 with the server's secret are accepted: a forgery built from them that is refused is
+/// refused for what it changed.
+async fn server_and_faithful_claims(target: Target) -> (TestServer, Value) {
+    let server = TestServer::start(target).await;
+    let account = server.register("jane@example.com", None).await;
+    let claims = claims_of(account.access());
+    let faithful = signed_with_secret(Algorithm::HS256, &claims);
+    server.get_as("/api/me", &faithful).await.expect_json(200);
+    (server, claims)
+}
+
+pub async fn a_token_signed_with_the_key_under_hs384_or_hs512_answers_401(target: Target) {
+    let (server, claims) = server_and_faithful_claims(target).await;
+    for algorithm in [Algorithm::HS384, Algorithm::HS512] {
+        let token = signed_with_secret(algorithm, &claims);
+        for path in PROTECTED {
+            expect_unauthorized(&server.get_as(path, &token).await);
+        }
+    }
+}
+
+pub async fn a_signed_token_of_another_type_answers_401(target: Target) {
+    let (server, claims) = server_and_faithful_claims(target).await;
+    let mut forged = Vec::new();
+    for typ in ["refresh", "reset", ""] {
+        let mut other = claims.clone();
+        other["typ"] = json!(typ);
+        forged.push(signed_with_secret(Algorithm::HS256, &other));
+    }
+    let mut untyped = claims;
+    untyped
+        .as_object_mut()
+        .expect("claims are an object")
+        .remove("typ");
+    forged.push(signed_with_secret(Algorithm::HS256, &untyped));
+    for token in &forged {
+        for path in PROTECTED {
+            expect_unauthorized(&server.get_as(path, token).await);
+        }
+    }
+}
+
+pub async fn a_token_with_a_swapped_payload_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let jane = server.register("jane@example.com", None).await;
     let john = server.register("john@example.com", None).await;
     let [header, _, signature] = segments(jane.access());
@@ -181,8 +251,8 @@ pub async fn a_token_with_a_swapped_payload_answers_401(spawn: Spawn) {
     expect_unauthorized(&server.get_as("/api/me", &forged).await);
 }
 
-pub async fn an_expired_access_token_answers_401(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn an_expired_access_token_answers_401(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     server.advance(Duration::minutes(14));
     server
@@ -195,8 +265,8 @@ pub async fn an_expired_access_token_answers_401(spawn: Spawn) {
     }
 }
 
-pub async fn a_refresh_token_is_not_an_access_token(spawn: Spawn) {
-    let server = TestServer::start(spawn).await;
+pub async fn a_refresh_token_is_not_an_access_token(target: Target) {
+    let server = TestServer::start(target).await;
     let account = server.register("jane@example.com", None).await;
     expect_unauthorized(&server.get_as("/api/me", account.refresh()).await);
     let reset_token = server.reset_token_for("jane@example.com").await;

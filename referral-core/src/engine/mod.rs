@@ -105,7 +105,7 @@ impl EngineBuilder {
     /// Builds the engine.
     pub fn build(self) -> Result<Engine, Error> {
         let config = self.config;
-        let hasher = PasswordHasher::new(config.argon2)?;
+        let hasher = PasswordHasher::with_limits(config.argon2, config.hashing)?;
         let access = AccessTokenIssuer::new(
             config.secret.as_bytes(),
             &config.issuer,

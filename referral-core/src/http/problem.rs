@@ -108,6 +108,7 @@ impl Problem {
             Error::EmailTaken | Error::Storage(StorageError::EmailTaken) => {
                 "Email is already registered".to_owned()
             }
+            Error::Overloaded { .. } => error.to_string(),
             _ if error.code() == "unavailable" => {
                 "The service is temporarily unavailable; try again shortly".to_owned()
             }

@@ -18,7 +18,7 @@ impl Mailer for LogMailer {
             target: "referral::mail",
             to = %message.to,
             subject = %message.subject,
-            "mail not sent (no MAIL_SERVER configured); text body follows:\n{}",
+            "mail printed, not sent (the log mailer is for development); text body follows:\n{}",
             message.text
         );
         Ok(())

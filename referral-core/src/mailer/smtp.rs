@@ -11,14 +11,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 
-use super::{MailError, Mailer, Message};
+use super::{MailError, Mailer, Message, DEFAULT_FROM, DEFAULT_TIMEOUT};
 use crate::error::Error;
-
-/// The sender when `MAIL_FROM` is not set.
-pub const DEFAULT_FROM: &str = "no-reply@localhost";
-
-/// How long one send (connect, dialogue, data) may take before it fails (and is retried).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -224,8 +218,9 @@ fn parse_flag(text: &str) -> Option<bool> {
 ///
 /// Each send opens its own connection: reset mail is rare, and a connection per message
 /// means a restarted mail server never meets a stale pooled one. Errors: a connection
-/// failure, a timeout or a 4xx reply is [`MailError::Unavailable`]; a 5xx reply or an address
-/// the client cannot write is [`MailError::Rejected`]. The outbox retries both.
+/// failure, a timeout or a 4xx reply is [`MailError::Unavailable`] (transient); a 5xx reply or
+/// a recipient the client cannot write or the server cannot take is [`MailError::Rejected`]
+/// (permanent).
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -360,7 +355,9 @@ impl Mailer for SmtpMailer {
         // lettre bounds only the TCP connect; a server that accepts and then stalls would
         // hold the send forever, so the whole exchange is bounded here.
         match tokio::time::timeout(self.timeout, self.transport.send(email)).await {
-            Ok(outcome) => outcome.map(drop).map_err(classify),
+            Ok(outcome) => outcome
+                .map(drop)
+                .map_err(|error| self.classify(error, message)),
             Err(_elapsed) => Err(MailError::Unavailable(format!(
                 "{}:{} did not complete the SMTP exchange within {} ms",
                 self.server,
@@ -371,21 +368,29 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// Only a permanent (5xx) reply is final; a refused connection, a timeout, a TLS failure or
-/// a 4xx may pass, so they are worth a retry.
-fn classify(error: lettre::transport::smtp::Error) -> MailError {
-    if error.is_permanent() {
-        MailError::Rejected(error.to_string())
-    } else {
-        MailError::Unavailable(error.to_string())
+impl SmtpMailer {
+    /// Final: a permanent (5xx) reply, or a recipient this server cannot carry (a non-ASCII
+    /// address where it lacks SMTPUTF8: lettre refuses before sending, and no retry will
+    /// change the server). Worth a retry: a refused connection, a timeout, a TLS failure, a
+    /// 4xx, and the same SMTPUTF8 refusal when it is our own `From` that is non-ASCII (a
+    /// configuration fault, not this message's).
+    fn classify(&self, error: lettre::transport::smtp::Error, message: &Message) -> MailError {
+        let unsendable_recipient = error.is_client()
+            && !message.to.as_str().is_ascii()
+            && self.from.email.to_string().is_ascii()
+            && error.to_string().contains("SMTPUTF8");
+        if error.is_permanent() || unsendable_recipient {
+            MailError::Rejected(error.to_string())
+        } else {
+            MailError::Unavailable(error.to_string())
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
+    use crate::mailer::settings::test_variables::{config_message, lookup};
 
     #[test]
     fn ascii_bodies_go_out_as_7bit_with_long_links_intact_and_others_are_encoded() {
@@ -406,18 +411,11 @@ mod tests {
     }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Option<SmtpSettings>, Error> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        SmtpSettings::from_lookup(|name| vars.get(name).cloned())
+        SmtpSettings::from_lookup(lookup(vars))
     }
 
     fn config_error(vars: &[(&str, &str)]) -> String {
-        match settings(vars) {
-            Err(Error::Config(message)) => message,
-            other => panic!("expected a configuration error, got {other:?}"),
-        }
+        config_message(settings(vars))
     }
 
     #[test]

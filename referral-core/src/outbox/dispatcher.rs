@@ -265,7 +265,7 @@ impl OutboxDispatcher {
         let policy = self.engine.config().outbox();
         Ok(match self.send(&mail).await {
             Ok(()) => Delivery::Sent,
-            Err(error) if is_permanent(&error) => Delivery::Dead {
+            Err(error) if error.is_permanent() => Delivery::Dead {
                 reason: error.to_string(),
             },
             Err(error) => {
@@ -278,9 +278,15 @@ impl OutboxDispatcher {
                         ),
                     }
                 } else {
+                    // The server's own delay when it gave one (a provider's 429), never less
+                    // than the backoff.
+                    let asked = error
+                        .retry_after()
+                        .and_then(|delay| time::Duration::try_from(delay).ok())
+                        .map_or(time::Duration::ZERO, |delay| delay.min(policy.backoff_max));
                     Delivery::Retry {
                         error: error.to_string(),
-                        after: policy.backoff(message.attempts),
+                        after: policy.backoff(message.attempts).max(asked),
                     }
                 }
             }
@@ -309,11 +315,6 @@ impl OutboxDispatcher {
             }
         }
     }
-}
-
-/// Whether retrying `error` can never help.
-fn is_permanent(error: &MailError) -> bool {
-    matches!(error, MailError::Rejected(_))
 }
 
 enum Turn {

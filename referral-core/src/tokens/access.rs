@@ -194,6 +194,73 @@ mod tests {
             .is_err());
     }
 
+    /// The claims `keys` puts in a token for a fresh user at `NOW`.
+    fn issued_claims(keys: &AccessTokenIssuer) -> AccessClaims {
+        let token = keys.issue(Uuid::now_v7(), 4, NOW).unwrap();
+        keys.verify(token.expose(), NOW).unwrap()
+    }
+
+    /// `claims` signed with `secret` under `algorithm`.
+    fn signed(algorithm: Algorithm, claims: &impl Serialize, secret: &[u8]) -> String {
+        encode(
+            &Header::new(algorithm),
+            claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_correctly_signed_with_the_key_under_hs384_or_hs512_is_refused() {
+        let secret = [1; 32];
+        let keys = issuer(&secret);
+        let claims = issued_claims(&keys);
+        // The forgery is faithful: the same claims under HS256 are accepted.
+        assert_eq!(
+            keys.verify(&signed(Algorithm::HS256, &claims, &secret), NOW)
+                .unwrap(),
+            claims
+        );
+        for algorithm in [Algorithm::HS384, Algorithm::HS512] {
+            assert!(
+                matches!(
+                    keys.verify(&signed(algorithm, &claims, &secret), NOW),
+                    Err(Error::Unauthorized)
+                ),
+                "{algorithm:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_correctly_signed_token_of_another_type_is_refused() {
+        let secret = [1; 32];
+        let keys = issuer(&secret);
+        let claims = issued_claims(&keys);
+        assert!(keys
+            .verify(&signed(Algorithm::HS256, &claims, &secret), NOW)
+            .is_ok());
+        for typ in ["refresh", "reset", "", "Access"] {
+            let other = AccessClaims {
+                typ: typ.to_owned(),
+                ..claims.clone()
+            };
+            assert!(
+                matches!(
+                    keys.verify(&signed(Algorithm::HS256, &other, &secret), NOW),
+                    Err(Error::Unauthorized)
+                ),
+                "typ {typ:?}"
+            );
+        }
+        let mut untyped = serde_json::to_value(&claims).unwrap();
+        untyped.as_object_mut().unwrap().remove("typ");
+        assert!(matches!(
+            keys.verify(&signed(Algorithm::HS256, &untyped, &secret), NOW),
+            Err(Error::Unauthorized)
+        ));
+    }
+
     #[test]
     fn garbage_is_refused() {
         let keys = issuer(&[1; 32]);
