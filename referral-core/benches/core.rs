@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use referral_core::testing::fixtures;
+use referral_core::testing::{fixtures, ScratchPostgres, ScratchSqlite};
 use referral_core::{
-    Argon2Params, Config, Email, Engine, LoginRequest, Password, PasswordHasher, RegisterRequest,
-    Storage, UserRecord,
+    Argon2Params, Config, Email, Engine, NewAccount, Password, PasswordHasher, Storage, UserRecord,
+    DEFAULT_PAGE_SIZE,
 };
 use time::Duration;
 use tokio::runtime::Runtime;
@@ -126,49 +126,34 @@ fn engine_over(storage: Arc<dyn Storage>) -> Engine {
         .expect("engine")
 }
 
-/// The storages to measure: memory, a SQLite file, and PostgreSQL when
-/// `REFERRAL_TEST_POSTGRES_URL` is set (a fresh database per run).
-fn storages(rt: &Runtime) -> Vec<(&'static str, Arc<dyn Storage>)> {
-    let mut storages: Vec<(&'static str, Arc<dyn Storage>)> =
-        vec![("memory", Arc::new(referral_core::MemoryStorage::new()))];
-    let file = std::env::temp_dir().join(format!("referral-bench-{}.db", Uuid::now_v7().simple()));
-    let sqlite = rt
-        .block_on(referral_core::storage::open(&format!(
-            "sqlite://{}",
-            file.display()
-        )))
-        .expect("sqlite storage");
-    storages.push(("sqlite", sqlite));
-    match std::env::var("REFERRAL_TEST_POSTGRES_URL") {
-        Ok(admin) => {
-            let (postgres, url) = rt
-                .block_on(fresh_postgres(&admin))
-                .expect("postgres storage");
-            POSTGRES_URL
-                .set(url)
-                .expect("one PostgreSQL database per run");
-            storages.push(("postgres", postgres));
-        }
-        Err(_) => eprintln!("REFERRAL_TEST_POSTGRES_URL not set; skipping PostgreSQL benchmarks"),
-    }
-    storages
+/// A storage to measure, by name.
+type Measured = (&'static str, Arc<dyn Storage>);
+
+/// The scratch databases of a run, removed when it ends.
+struct Scratch {
+    _sqlite: ScratchSqlite,
+    postgres: Option<ScratchPostgres>,
 }
 
-/// The PostgreSQL database of this run, vacuumed after each seeding.
-static POSTGRES_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-async fn fresh_postgres(
-    admin: &str,
-) -> Result<(Arc<dyn Storage>, String), Box<dyn std::error::Error>> {
-    use sqlx::Connection;
-    let name = format!("referral_bench_{}", Uuid::now_v7().simple());
-    let mut connection = sqlx::PgConnection::connect(admin).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut connection)
-        .await?;
-    let (base, _) = admin.rsplit_once('/').ok_or("URL needs a database name")?;
-    let url = format!("{base}/{name}");
-    Ok((referral_core::storage::open(&url).await?, url))
+/// The storages to measure: memory, a SQLite file, and PostgreSQL when
+/// `REFERRAL_TEST_POSTGRES_URL` is set.
+fn storages(rt: &Runtime) -> (Vec<Measured>, Scratch) {
+    let mut storages: Vec<Measured> =
+        vec![("memory", Arc::new(referral_core::MemoryStorage::new()))];
+    let sqlite = ScratchSqlite::new().expect("a scratch directory");
+    let opened = rt
+        .block_on(referral_core::storage::open(sqlite.url()))
+        .expect("sqlite storage");
+    storages.push(("sqlite", opened));
+    let postgres = rt.block_on(ScratchPostgres::create_migrated());
+    if let Some(scratch) = &postgres {
+        storages.push(("postgres", Arc::new(scratch.storage())));
+    }
+    let scratch = Scratch {
+        _sqlite: sqlite,
+        postgres,
+    };
+    (storages, scratch)
 }
 
 fn database_name(url: &str) -> &str {
@@ -187,41 +172,37 @@ async fn execute(url: &str, statement: &str) {
 
 fn engine_operations(c: &mut Criterion) {
     let rt = runtime();
-    for (name, storage) in storages(&rt) {
+    let (storages, scratch) = storages(&rt);
+    for (name, storage) in storages {
         let engine = engine_over(storage.clone());
         let mut group = c.benchmark_group(format!("engine_{name}"));
         group.sample_size(20);
         let referrer = rt
-            .block_on(engine.register(RegisterRequest {
-                email: format!("bench-{}@example.com", Uuid::now_v7().simple()),
-                password: PASSWORD.into(),
-                referral_code: None,
-            }))
+            .block_on(engine.register(NewAccount::new(
+                format!("bench-{}@example.com", Uuid::now_v7().simple()),
+                PASSWORD,
+            )))
             .expect("register referrer");
         group.bench_function("register_with_code", |b| {
             b.to_async(&rt).iter(|| {
-                engine.register(RegisterRequest {
-                    email: format!("{}@example.com", Uuid::now_v7().simple()),
-                    password: PASSWORD.into(),
-                    referral_code: Some(referrer.user.referral_code.clone()),
-                })
+                engine.register(
+                    NewAccount::new(format!("{}@example.com", Uuid::now_v7().simple()), PASSWORD)
+                        .referral_code(referrer.user.referral_code.clone()),
+                )
             })
         });
         group.bench_function("login", |b| {
-            b.to_async(&rt).iter(|| {
-                engine.login(LoginRequest {
-                    email: referrer.user.email.clone(),
-                    password: PASSWORD.into(),
-                })
-            })
+            b.to_async(&rt)
+                .iter(|| engine.login(&referrer.user.email, PASSWORD))
         });
         for n in SIZES {
             let seeded = rt.block_on(seed(
                 &storage,
                 n,
-                POSTGRES_URL
-                    .get()
-                    .map(String::as_str)
+                scratch
+                    .postgres
+                    .as_ref()
+                    .map(ScratchPostgres::url)
                     .filter(|_| name == "postgres"),
             ));
 
@@ -231,7 +212,10 @@ fn engine_operations(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new("list_first_page", n),
                 &seeded,
-                |b, user| b.to_async(&rt).iter(|| engine.referrals(user, None, None)),
+                |b, user| {
+                    b.to_async(&rt)
+                        .iter(|| engine.referrals(user, DEFAULT_PAGE_SIZE, None))
+                },
             );
         }
         group.finish();

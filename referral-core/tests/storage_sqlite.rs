@@ -1,22 +1,19 @@
-//! `SqliteStorage` against the storage contract, on a file and in memory, and what only a
-//! file database has: creation from nothing, persistence, read-only files.
+//! `SqliteStorage` against the storage contract and the session races, on a file and in
+//! memory, and what only a file database has: creation from nothing, persistence, read-only
+//! files.
 
 use std::sync::Arc;
 
-use referral_core::storage::{open, NewUser, RefreshTokenRecord, SqliteStorage};
-use referral_core::testing::StorageUnderTest;
-use referral_core::{
-    Email, OpaqueToken, PasswordHash, ReferralCode, Storage, StorageError, UserRecord,
-};
-use tempfile::TempDir;
+use referral_core::storage::{open, NewUser, SqliteStorage};
+use referral_core::testing::{fixtures, ScratchSqlite, StorageUnderTest};
+use referral_core::{Email, RateKey, Storage, StorageError};
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
-/// A database file in a temporary directory, opened through `storage::open`; the directory
-/// goes when the case ends.
+/// A database file of its own, opened through `storage::open`; the file goes when the case
+/// ends.
 struct TempFileDatabase {
     storage: Arc<dyn Storage>,
-    _dir: TempDir,
+    _file: ScratchSqlite,
 }
 
 impl StorageUnderTest for TempFileDatabase {
@@ -25,16 +22,17 @@ impl StorageUnderTest for TempFileDatabase {
     }
 }
 
-fn file_url(dir: &TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("referral.db").display())
+fn scratch() -> ScratchSqlite {
+    ScratchSqlite::new().expect("a scratch directory")
 }
 
 async fn temp_file_database() -> TempFileDatabase {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let storage = open(&file_url(&dir))
-        .await
-        .expect("opening a new SQLite file");
-    TempFileDatabase { storage, _dir: dir }
+    let file = scratch();
+    let storage = open(file.url()).await.expect("opening a new SQLite file");
+    TempFileDatabase {
+        storage,
+        _file: file,
+    }
 }
 
 async fn in_memory() -> SqliteStorage {
@@ -47,61 +45,51 @@ async fn in_memory() -> SqliteStorage {
 
 mod file {
     referral_core::storage_contract_tests!(super::temp_file_database());
+
+    mod session_races {
+        referral_core::session_race_tests!(super::super::temp_file_database());
+    }
 }
 
 mod memory {
     referral_core::storage_contract_tests!(super::in_memory());
+
+    mod session_races {
+        referral_core::session_race_tests!(super::super::in_memory());
+    }
 }
 
 fn registration(address: &str) -> NewUser {
+    let email = Email::parse(address).expect("a valid test address");
     let now = OffsetDateTime::now_utc();
-    let id = Uuid::now_v7();
-    NewUser {
-        user: UserRecord {
-            id,
-            email: Email::parse(address).unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$fake"),
-            referral_code: ReferralCode::generate(),
-            referred_by: None,
-            token_version: 0,
-            created_at: now,
-        },
-        referral: None,
-        refresh_token: RefreshTokenRecord {
-            hash: OpaqueToken::generate().hash(),
-            user_id: id,
-            family_id: Uuid::now_v7(),
-            issued_at: now,
-            expires_at: now + Duration::days(30),
-        },
-    }
+    fixtures::registration(fixtures::user_record(email, fixtures::unusable_hash(), now))
 }
 
 #[tokio::test]
 async fn open_creates_a_missing_file_and_its_data_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("referral.db");
+    let file = scratch();
+    let path = file.path();
     assert!(!path.exists());
-    let storage = open(&file_url(&dir)).await.expect("opening a new file");
+    let storage = open(file.url()).await.expect("opening a new file");
     assert!(path.exists(), "the database file is created");
     let new = registration("ada@example.com");
     storage.create_user(new.clone()).await.unwrap();
     drop(storage);
 
-    let reopened = open(&file_url(&dir)).await.expect("reopening the file");
+    let reopened = open(file.url()).await.expect("reopening the file");
     let found = reopened.user_by_email(&new.user.email).await.unwrap();
     assert_eq!(found.map(|u| u.id), Some(new.user.id));
 }
 
 #[tokio::test]
 async fn a_read_only_database_answers_reads_and_refuses_writes_with_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let writable = open(&file_url(&dir)).await.unwrap();
+    let file = scratch();
+    let writable = open(file.url()).await.unwrap();
     let existing = registration("ada@example.com");
     writable.create_user(existing.clone()).await.unwrap();
 
     // Tests run as root, whom file permissions do not stop: open read-only instead.
-    let read_only = SqliteStorage::connect(&format!("{}?mode=ro", file_url(&dir)))
+    let read_only = SqliteStorage::connect(&format!("{}?mode=ro", file.url()))
         .await
         .expect("opening read-only");
     let found = read_only.user_by_email(&existing.user.email).await.unwrap();
@@ -115,7 +103,7 @@ async fn a_read_only_database_answers_reads_and_refuses_writes_with_errors() {
     );
     let now = OffsetDateTime::now_utc();
     assert!(read_only
-        .hit_rate_limit("login:ada@example.com", now, Duration::minutes(15))
+        .hit_rate_limit(&RateKey::from_bytes([7; 32]), now, Duration::minutes(15))
         .await
         .is_err());
     assert!(read_only
@@ -133,10 +121,10 @@ async fn a_read_only_database_answers_reads_and_refuses_writes_with_errors() {
 
 #[tokio::test]
 async fn a_path_that_cannot_be_created_is_an_error_not_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
+    let file = scratch();
     let url = format!(
         "sqlite://{}",
-        dir.path().join("missing-dir/referral.db").display()
+        file.dir().join("missing-dir/referral.db").display()
     );
     assert!(open(&url).await.is_err());
 }

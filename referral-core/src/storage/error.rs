@@ -28,6 +28,14 @@ pub enum StorageError {
     /// whose cargo feature is off).
     #[error("unsupported database URL: {0}")]
     UnsupportedUrl(String),
+    /// A namespace given for the library's tables (a PostgreSQL schema, an SQLite table
+    /// prefix) is not a plain lowercase identifier.
+    #[error("invalid storage namespace: {0}")]
+    InvalidNamespace(String),
+    /// The database holds a schema this build cannot use: a migration applied to it differs
+    /// from the one embedded here, or a newer version of the library migrated it.
+    #[error("incompatible database schema: {0}")]
+    IncompatibleSchema(String),
 }
 
 impl StorageError {

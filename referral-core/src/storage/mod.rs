@@ -42,13 +42,15 @@ pub use error::StorageError;
 pub use memory::MemoryStorage;
 pub use open::open;
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStorage;
+pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
     DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
     ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::SqlStorage;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStorage;
+pub use sqlite::{SqliteStorage, DEFAULT_TABLE_PREFIX};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

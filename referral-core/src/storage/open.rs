@@ -11,8 +11,15 @@ use super::{Storage, StorageError};
 /// - `postgres:…` or `postgresql:…` (feature `postgres`):
 ///   `postgres://user:password@host:5432/database`.
 ///
+/// The tables go in the default namespace (PostgreSQL schema `referral`, SQLite prefix
+/// `referral_`), beside whatever else the database holds; for another, build the storage
+/// (`PostgresStorage::connect(url)?.with_schema("auth")?`, or `with_table_prefix` on SQLite)
+/// and call its `migrate`. A database a previous version created, with our tables unqualified
+/// and sqlx's bookkeeping, is adopted into the namespace with its data.
+///
 /// Fails with [`StorageError::UnsupportedUrl`] for another scheme or a backend whose feature
-/// is off, [`StorageError::Unavailable`] when the database cannot be reached.
+/// is off, [`StorageError::Unavailable`] when the database cannot be reached,
+/// [`StorageError::IncompatibleSchema`] when a newer version of the library migrated it.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), referral_core::StorageError> {

@@ -1,12 +1,18 @@
-//! `PostgresStorage`: for several server instances sharing one database, and for scale.
+//! `PostgresStorage`: for several server instances sharing one database, and for scale. What
+//! is PostgreSQL's own: the pool defaults, the schema, row locks, advisory locks for the
+//! migrator, its migrations, error codes and catalog.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgQueryResult};
+use sqlx::{Executor, Postgres};
 
-use super::sql::sql_storage;
+use super::sql::{
+    is_plain_identifier, quote_identifier, Dialect, LegacyMigration, Migration, Namespace, Naming,
+    Renderer, Sealed, SqlStorage,
+};
 use super::StorageError;
 
 /// How long a call waits for a pooled connection, including opening one: past it, a dead
@@ -16,13 +22,21 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default pool size.
 const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// The schema unless another is given.
+pub const DEFAULT_SCHEMA: &str = "referral";
+const _: () = assert!(is_plain_identifier(DEFAULT_SCHEMA));
 
 /// [`Storage`](super::Storage) on PostgreSQL through a sqlx pool.
 ///
 /// Calls fail with [`StorageError::Unavailable`] within 5 seconds while the server
 /// is down; the pool replaces broken connections, so the storage recovers by itself when the
 /// server returns. Clones share the pool.
+///
+/// Every table lives in a schema of its own, `referral` unless
+/// [`with_schema`](SqlStorage::with_schema) says otherwise, created by
+/// [`migrate`](SqlStorage::migrate) if missing (which then needs the `CREATE` privilege on the
+/// database; create the schema beforehand otherwise): the database can be the host
+/// application's own, beside its tables and its sqlx migrations.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), referral_core::StorageError> {
@@ -35,14 +49,21 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// storage.migrate().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-pub struct PostgresStorage {
-    pool: PgPool,
-}
+///
+/// On the host application's pool, in a schema of the host's choosing:
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), referral_core::StorageError> {
+/// use referral_core::storage::PostgresStorage;
+/// let storage = PostgresStorage::from_pool(pool).with_schema("auth")?;
+/// storage.migrate().await?;
+/// # Ok(()) }
+/// ```
+pub type PostgresStorage = SqlStorage<Postgres>;
 
-impl PostgresStorage {
+impl SqlStorage<Postgres> {
     /// Connects to `url` (`postgres://user:password@host:port/database`) with the default
-    /// pool. Run [`migrate`](Self::migrate) before use (or use
+    /// pool and schema. Run [`migrate`](Self::migrate) before use (or use
     /// [`storage::open`](super::open), which does both).
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let options = PgConnectOptions::from_str(url).map_err(error)?;
@@ -57,28 +78,197 @@ impl PostgresStorage {
             .acquire_timeout(ACQUIRE_TIMEOUT)
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
-        self.pool.begin().await.map_err(error)
+    /// This storage with its tables in the schema `schema` instead of `referral`. The name is
+    /// lowercase ASCII letters, digits and `_`, not starting with a digit or `pg_`, at most 32
+    /// characters; anything else is [`StorageError::InvalidNamespace`].
+    pub fn with_schema(self, schema: &str) -> Result<Self, StorageError> {
+        self.in_namespace(schema)
+    }
+
+    /// The schema holding the storage's tables.
+    pub fn schema(&self) -> &str {
+        self.namespace_name()
     }
 }
 
-/// SQLSTATE classes that may clear up: connection exceptions (08), transaction rollbacks
-/// such as serialization failures and deadlocks (40), insufficient resources (53), and
-/// operator intervention such as a shutdown or a cancelled statement (57).
-fn is_transient(code: &str) -> bool {
-    ["08", "40", "53", "57"]
-        .iter()
-        .any(|class| code.starts_with(class))
+/// `"schema".name`; indexes are named bare, since PostgreSQL creates them in their table's
+/// schema.
+fn in_schema(namespace: &Namespace, table: &str) -> String {
+    format!("{}.{table}", quote_identifier(namespace.as_str()))
 }
 
-sql_storage! {
-    storage: PostgresStorage,
-    database: Postgres,
-    pool: PgPool,
-    connect_options: PgConnectOptions,
-    pool_options: PgPoolOptions,
-    migrator: MIGRATOR,
-    transient: is_transient,
-    lock_user: " FOR NO KEY UPDATE",
-    skip_locked: " FOR UPDATE SKIP LOCKED",
+fn bare(_namespace: &Namespace, index: &str) -> String {
+    index.to_owned()
+}
+
+/// The advisory lock migrators of one schema take: a key derived from the schema's name.
+fn migration_lock_key(namespace: &Namespace) -> i64 {
+    let digest = Sha256::digest(format!("referral-core migrations {}", namespace.as_str()));
+    let mut key = [0; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
+impl Sealed for Postgres {}
+
+impl Dialect for Postgres {
+    const DEFAULT_NAMESPACE: &'static str = DEFAULT_SCHEMA;
+    const NAMESPACE_KIND: &'static str = "schema";
+    const BEGIN: &'static str = "BEGIN";
+    const NAMING: Naming = Naming {
+        table: in_schema,
+        index: bare,
+        // Locks the user's row without blocking inserts that reference it.
+        lock_row: " FOR NO KEY UPDATE",
+        skip_locked: " FOR UPDATE SKIP LOCKED",
+    };
+    const MIGRATIONS: &'static [Migration] = &[
+        Migration {
+            version: 20260301000000,
+            description: "schema",
+            sql: include_str!("../../migrations/postgres/20260301000000_schema.sql"),
+        },
+        Migration {
+            version: 20260302000000,
+            description: "users fillfactor",
+            sql: include_str!("../../migrations/postgres/20260302000000_users_fillfactor.sql"),
+        },
+        Migration {
+            version: 20260310000000,
+            description: "hardening",
+            sql: include_str!("../../migrations/postgres/20260310000000_hardening.sql"),
+        },
+    ];
+    const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[
+        LegacyMigration {
+            version: 20260301000000,
+            sqlx_checksum: "b30764137757fcb3740ac7b7f46386da5e040ca0bc95f36b436931ebacdc63da\
+                            cbd6f7f6b6c8d0db715f77796af60a4b",
+        },
+        LegacyMigration {
+            version: 20260302000000,
+            sqlx_checksum: "357fb6e23dddc6e4df049759205dfe8e892704e2bafa1457a2bd9969ad383045\
+                            a0f9953c15d3ca30f7d59081cfe7b47f",
+        },
+    ];
+    const CREATE_BOOKKEEPING: &'static str = "CREATE TABLE {schema_migrations} (
+        version     BIGINT NOT NULL PRIMARY KEY,
+        description TEXT   NOT NULL,
+        checksum    BYTEA  NOT NULL CHECK (octet_length(checksum) = 32),
+        applied_at  BIGINT NOT NULL
+    )";
+
+    /// SQLSTATE classes that may clear up: connection exceptions (08), transaction rollbacks
+    /// such as serialization failures and deadlocks (40), insufficient resources (53), and
+    /// operator intervention such as a shutdown or a cancelled statement (57).
+    fn is_transient(code: &str) -> bool {
+        ["08", "40", "53", "57"]
+            .iter()
+            .any(|class| code.starts_with(class))
+    }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn check_namespace(namespace: &Namespace) -> Result<(), StorageError> {
+        if namespace.as_str().starts_with("pg_") {
+            return Err(StorageError::InvalidNamespace(format!(
+                "schema {:?}: names starting with `pg_` are reserved by PostgreSQL",
+                namespace.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn run_script<'c>(
+        connection: &'c mut PgConnection,
+        sql: &'c str,
+    ) -> Result<(), StorageError> {
+        connection
+            .execute(sqlx::raw_sql(sql))
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    /// An advisory lock held until the transaction ends, then the schema, created only when
+    /// missing (creating needs a privilege that using an existing schema does not).
+    async fn lock_namespace<'c>(
+        connection: &'c mut PgConnection,
+        namespace: &'c Namespace,
+    ) -> Result<(), StorageError> {
+        connection
+            .execute(
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(migration_lock_key(namespace)),
+            )
+            .await
+            .map_err(error)?;
+        let (found,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM pg_catalog.pg_namespace WHERE nspname = $1")
+                .bind(namespace.as_str())
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(error)?;
+        if found == 0 {
+            let create = format!("CREATE SCHEMA {}", quote_identifier(namespace.as_str()));
+            connection
+                .execute(sqlx::raw_sql(&create))
+                .await
+                .map_err(error)?;
+        }
+        Ok(())
+    }
+
+    async fn table_exists<'c>(
+        connection: &'c mut PgConnection,
+        namespace: Option<&'c Namespace>,
+        table: &'c str,
+    ) -> Result<bool, StorageError> {
+        let (found,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+             WHERE schemaname = COALESCE($1, current_schema()) AND tablename = $2",
+        )
+        .bind(namespace.map(Namespace::as_str))
+        .bind(table)
+        .fetch_one(connection)
+        .await
+        .map_err(error)?;
+        Ok(found > 0)
+    }
+
+    /// Moves each table from the current schema into the namespace; its indexes,
+    /// constraints and storage settings go with it.
+    async fn adopt_tables<'c>(
+        connection: &'c mut PgConnection,
+        renderer: &'c Renderer<'c>,
+        tables: &'c [&'static str],
+        _index_statements: &'c [&'static str],
+    ) -> Result<(), StorageError> {
+        let (source,): (String,) = sqlx::query_as("SELECT current_schema()::text")
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(error)?;
+        let target = renderer.namespace.as_str();
+        if source == target {
+            return Ok(());
+        }
+        for table in tables {
+            let move_table = format!(
+                "ALTER TABLE {}.{} SET SCHEMA {}",
+                quote_identifier(&source),
+                quote_identifier(table),
+                quote_identifier(target)
+            );
+            connection
+                .execute(sqlx::raw_sql(&move_table))
+                .await
+                .map_err(error)?;
+        }
+        Ok(())
+    }
+}
+
+fn error(error: sqlx::Error) -> StorageError {
+    super::sql::storage_error(error, <Postgres as Dialect>::is_transient)
 }

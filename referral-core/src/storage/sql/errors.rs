@@ -3,7 +3,6 @@
 //! is `Backend`.
 
 use sqlx::error::{DatabaseError, ErrorKind};
-use sqlx::migrate::MigrateError;
 
 use crate::storage::StorageError;
 
@@ -40,16 +39,6 @@ pub(crate) fn registration_error(error: sqlx::Error, transient: TransientCode) -
         }
     }
     storage_error(error, transient)
-}
-
-/// Maps an error from running migrations.
-pub(crate) fn migrate_error(error: MigrateError, transient: TransientCode) -> StorageError {
-    match error {
-        MigrateError::Execute(error) | MigrateError::ExecuteMigration(error, _) => {
-            storage_error(error, transient)
-        }
-        other => StorageError::backend(other),
-    }
 }
 
 enum TakenColumn {

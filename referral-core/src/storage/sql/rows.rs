@@ -5,10 +5,9 @@ use uuid::Uuid;
 
 use super::timestamps::from_micros;
 use crate::email::Email;
-use crate::mailer::Message;
 use crate::password::PasswordHash;
 use crate::referral_code::ReferralCode;
-use crate::storage::{OutboxMessage, ReferralRecord, StorageError};
+use crate::storage::{DeadLetter, OutboxMessage, ReferralRecord, StorageError};
 use crate::user::UserRecord;
 
 /// The `users` columns a [`UserRow`] reads, for `concat!` into queries.
@@ -22,13 +21,14 @@ pub(crate) use user_columns;
 /// The `outbox` columns an [`OutboxRow`] reads.
 macro_rules! outbox_columns {
     () => {
-        "id, recipient, subject, body_text, body_html, attempts, created_at"
+        "id, topic, user_id, payload, attempts, created_at, next_attempt_at"
     };
 }
 pub(crate) use outbox_columns;
 
+/// A `users` row as [`user_columns`] reads it.
 #[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
+pub struct UserRow {
     id: Uuid,
     email: String,
     password_hash: String,
@@ -57,8 +57,9 @@ impl UserRow {
     }
 }
 
+/// A row of a referrer's list.
 #[derive(sqlx::FromRow)]
-pub(crate) struct ReferralRow {
+pub struct ReferralRow {
     referee_id: Uuid,
     email: String,
     joined_at: i64,
@@ -76,31 +77,53 @@ impl ReferralRow {
     }
 }
 
+/// An `outbox` row as [`outbox_columns`] reads it.
 #[derive(sqlx::FromRow)]
-pub(crate) struct OutboxRow {
+pub struct OutboxRow {
     id: Uuid,
-    recipient: String,
-    subject: String,
-    body_text: String,
-    body_html: String,
+    topic: String,
+    user_id: Option<Uuid>,
+    payload: String,
     attempts: i64,
     created_at: i64,
+    next_attempt_at: i64,
 }
 
 impl OutboxRow {
+    /// When the message is due (claims hand messages out oldest due first).
+    pub(crate) fn due(&self) -> (i64, Uuid) {
+        (self.next_attempt_at, self.id)
+    }
+
     pub(crate) fn into_message(self) -> Result<OutboxMessage, StorageError> {
         Ok(OutboxMessage {
             id: self.id,
-            message: Message::new(
-                email(&self.recipient)?,
-                &self.subject,
-                self.body_text,
-                self.body_html,
-            ),
+            topic: self.topic,
+            user_id: self.user_id,
+            payload: self.payload,
             attempts: u32::try_from(self.attempts).map_err(|_| {
                 StorageError::Corrupt(format!("outbox attempts {} out of range", self.attempts))
             })?,
             created_at: from_micros(self.created_at)?,
+        })
+    }
+}
+
+/// A dead letter: its message's [`outbox_columns`], then `died_at` and `reason`.
+#[derive(sqlx::FromRow)]
+pub struct DeadLetterRow {
+    #[sqlx(flatten)]
+    message: OutboxRow,
+    died_at: i64,
+    reason: String,
+}
+
+impl DeadLetterRow {
+    pub(crate) fn into_dead_letter(self) -> Result<DeadLetter, StorageError> {
+        Ok(DeadLetter {
+            message: self.message.into_message()?,
+            died_at: from_micros(self.died_at)?,
+            reason: self.reason,
         })
     }
 }

@@ -1,0 +1,734 @@
+//! The [`Storage`] methods of [`SqlStorage`], over the shared [`Queries`](super::queries)
+//! (the design — transactions, locks, counters — is on the [`sql`](super) module).
+
+use async_trait::async_trait;
+use sqlx::query::QueryAs;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Transaction, Type};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::dialect::Dialect;
+use super::rows::{count, DeadLetterRow, OutboxRow, ReferralRow, UserRow};
+use super::timestamps::{day_of, duration_micros, from_micros, start_of_next_day, to_micros};
+use super::{error, registration_error, SqlStorage};
+use crate::email::Email;
+use crate::password::PasswordHash;
+use crate::rate_limit::{RateKey, RateWindow};
+use crate::referral_code::ReferralCode;
+use crate::storage::{
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
+};
+use crate::tokens::TokenHash;
+use crate::user::UserRecord;
+
+impl<DB> SqlStorage<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'r> UserRow: FromRow<'r, DB::Row>,
+{
+    /// The user, with their row locked until the transaction ends (where the backend has row
+    /// locks: every transaction that changes a user's tokens takes this lock first, so they
+    /// queue in one order and never deadlock).
+    async fn lock_user(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        user: Uuid,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let row: Option<UserRow> = sqlx::query_as(&self.queries.lock_user)
+            .bind(user)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        row.map(UserRow::into_record).transpose()
+    }
+
+    /// The owner of the token `owner_query` finds under `hash`, with their row locked (see
+    /// [`lock_user`](Self::lock_user)).
+    async fn lock_token_owner(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        owner_query: &str,
+        hash: &[u8],
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let owner: Option<Uuid> = sqlx::query_scalar(owner_query)
+            .bind(hash)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        match owner {
+            Some(owner) => self.lock_user(tx, owner).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Revokes every refresh token of `user` (whose row the caller has locked).
+    async fn revoke_sessions(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        user: Uuid,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.revoke_sessions)
+            .bind(user)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    /// Stores a refresh token while its token version is its user's; whether it did.
+    async fn insert_refresh<'e, E>(
+        &self,
+        executor: E,
+        token: &RefreshTokenRecord,
+    ) -> Result<bool, StorageError>
+    where
+        E: Executor<'e, Database = DB>,
+    {
+        let done = sqlx::query(&self.queries.insert_refresh_token)
+            .bind(token.hash.as_bytes().as_slice())
+            .bind(token.user_id)
+            .bind(token.family_id)
+            .bind(to_micros(token.issued_at))
+            .bind(to_micros(token.expires_at))
+            .bind(token.token_version)
+            .execute(executor)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn insert_outbox<'e, E>(
+        &self,
+        executor: E,
+        message: &OutboxMessage,
+    ) -> Result<(), StorageError>
+    where
+        E: Executor<'e, Database = DB>,
+    {
+        sqlx::query(&self.queries.insert_outbox)
+            .bind(message.id)
+            .bind(message.topic.as_str())
+            .bind(message.user_id)
+            .bind(message.payload.as_str())
+            .bind(i64::from(message.attempts))
+            .bind(to_micros(message.created_at))
+            .execute(executor)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    /// Adds to a user's counters; `false` when there is no such user.
+    async fn add_to_counters(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        user: Uuid,
+        referrals: i64,
+        second_tier: i64,
+        points: i64,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.queries.add_to_counters)
+            .bind(user)
+            .bind(referrals)
+            .bind(second_tier)
+            .bind(points)
+            .execute(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn fetch_user<'q>(
+        &self,
+        query: QueryAs<'q, DB, UserRow, DB::Arguments<'q>>,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::<DB>)?
+            .map(UserRow::into_record)
+            .transpose()
+    }
+
+    /// Runs a statement that deletes in `tx`, binding `at` as `$1` when given; how many
+    /// rows went.
+    async fn delete(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        statement: &str,
+        at: Option<i64>,
+    ) -> Result<u64, StorageError> {
+        let mut query = sqlx::query(statement);
+        if let Some(at) = at {
+            query = query.bind(at);
+        }
+        let done = query.execute(&mut **tx).await.map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done))
+    }
+}
+
+#[async_trait]
+impl<DB> Storage for SqlStorage<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'r> UserRow: FromRow<'r, DB::Row>,
+    for<'r> ReferralRow: FromRow<'r, DB::Row>,
+    for<'r> OutboxRow: FromRow<'r, DB::Row>,
+    for<'r> DeadLetterRow: FromRow<'r, DB::Row>,
+{
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<(), StorageError> {
+        let NewUser {
+            user,
+            referral,
+            refresh_token,
+            outbox,
+        } = new;
+        let rewards = referral
+            .as_ref()
+            .map(|r| r.rewards.as_slice())
+            .unwrap_or_default();
+        let points_of = |beneficiary: Uuid| -> i64 {
+            rewards
+                .iter()
+                .filter(|entry| entry.beneficiary == beneficiary)
+                .map(|entry| entry.points)
+                .sum()
+        };
+        let joined = to_micros(user.created_at);
+        let mut tx = self.begin().await?;
+        sqlx::query(&self.queries.insert_user)
+            .bind(user.id)
+            .bind(user.email.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(user.referral_code.as_str())
+            .bind(user.referred_by)
+            .bind(user.token_version)
+            .bind(joined)
+            .bind(points_of(user.id))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| registration_error(e, DB::is_transient))?;
+        if let Some(referral) = &referral {
+            sqlx::query(&self.queries.insert_referral)
+                .bind(user.id)
+                .bind(referral.referrer)
+                .bind(joined)
+                .bind(referral.referrer_points())
+                .execute(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+            // Counters in tree order (referrer, then theirs), as every registration does, so
+            // concurrent ones queue instead of deadlocking.
+            let referrer_points = points_of(referral.referrer);
+            if !self
+                .add_to_counters(&mut tx, referral.referrer, 1, 0, referrer_points)
+                .await?
+            {
+                return Err(StorageError::backend("the referrer does not exist"));
+            }
+            sqlx::query(&self.queries.count_referral_day)
+                .bind(referral.referrer)
+                .bind(day_of(joined))
+                .execute(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+            if let Some(grand) = referral.second_tier_referrer {
+                if !self
+                    .add_to_counters(&mut tx, grand, 0, 1, points_of(grand))
+                    .await?
+                {
+                    return Err(StorageError::backend(
+                        "the second-tier referrer does not exist",
+                    ));
+                }
+            }
+            let counted = [
+                Some(user.id),
+                Some(referral.referrer),
+                referral.second_tier_referrer,
+            ];
+            let mut others: Vec<Uuid> = rewards
+                .iter()
+                .map(|entry| entry.beneficiary)
+                .filter(|beneficiary| !counted.contains(&Some(*beneficiary)))
+                .collect();
+            others.sort_unstable();
+            others.dedup();
+            for beneficiary in others {
+                self.add_to_counters(&mut tx, beneficiary, 0, 0, points_of(beneficiary))
+                    .await?;
+            }
+            for entry in rewards {
+                sqlx::query(&self.queries.insert_reward)
+                    .bind(entry.id)
+                    .bind(user.id)
+                    .bind(entry.beneficiary)
+                    .bind(entry.kind.as_str())
+                    .bind(entry.points)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error::<DB>)?;
+            }
+        }
+        if !self.insert_refresh(&mut *tx, &refresh_token).await? {
+            return Err(StorageError::backend(
+                "the first refresh token is not of the new user at their token version",
+            ));
+        }
+        for message in &outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StorageError> {
+        self.fetch_user(sqlx::query_as(&self.queries.user_by_id).bind(id))
+            .await
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StorageError> {
+        self.fetch_user(sqlx::query_as(&self.queries.user_by_email).bind(email.as_str()))
+            .await
+    }
+
+    async fn user_by_referral_code(
+        &self,
+        code: &ReferralCode,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.fetch_user(sqlx::query_as(&self.queries.user_by_referral_code).bind(code.as_str()))
+            .await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        user: Uuid,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StorageError> {
+        // One conditional statement: a reset that changed the hash meanwhile wins.
+        let done = sqlx::query(&self.queries.replace_password_hash)
+            .bind(user)
+            .bind(expected.as_str())
+            .bind(new.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<bool, StorageError> {
+        // One statement, holding the user's row: a reset in flight either commits first (and
+        // the version no longer matches) or waits and then revokes this token.
+        self.insert_refresh(&self.pool, &token).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        replacement: RefreshTokenRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StorageError> {
+        let hash = presented.as_bytes().as_slice();
+        let now = to_micros(now);
+        let mut tx = self.begin().await?;
+        // The owner's lock orders this after any password reset in flight, so a reset's
+        // revocation never misses the replacement, and the version read is the one current
+        // until this transaction ends.
+        let owner = self
+            .lock_token_owner(&mut tx, &self.queries.refresh_token_owner, hash)
+            .await?;
+        let Some(owner) = owner else {
+            return Ok(Rotation::Invalid);
+        };
+        let rotated: Option<Uuid> = sqlx::query_scalar(&self.queries.use_refresh_token)
+            .bind(hash)
+            .bind(now)
+            .bind(owner.token_version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        if let Some(family_id) = rotated {
+            let replacement = RefreshTokenRecord {
+                user_id: owner.id,
+                family_id,
+                token_version: owner.token_version,
+                ..replacement
+            };
+            if !self.insert_refresh(&mut *tx, &replacement).await? {
+                return Err(StorageError::backend(
+                    "the replacement refresh token was not stored",
+                ));
+            }
+            tx.commit().await.map_err(error::<DB>)?;
+            return Ok(Rotation::Rotated(owner));
+        }
+        let used: Option<Option<i64>> = sqlx::query_scalar(&self.queries.refresh_token_used_at)
+            .bind(hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        if used.flatten().is_none() {
+            return Ok(Rotation::Invalid);
+        }
+        self.revoke_sessions(&mut tx, owner.id, now).await?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(Rotation::Reused(owner.id))
+    }
+
+    async fn revoke_refresh_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.revoke_refresh_token)
+            .bind(token.as_bytes().as_slice())
+            .bind(to_micros(now))
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    async fn create_reset_token(&self, token: ResetTokenRecord) -> Result<bool, StorageError> {
+        let created = to_micros(token.created_at);
+        let mut tx = self.begin().await?;
+        // The lock makes concurrent requests for one user supersede in turn.
+        if self.lock_user(&mut tx, token.user_id).await?.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(&self.queries.supersede_reset_tokens)
+            .bind(token.user_id)
+            .bind(created)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        sqlx::query(&self.queries.insert_reset_token)
+            .bind(token.hash.as_bytes().as_slice())
+            .bind(token.user_id)
+            .bind(created)
+            .bind(to_micros(token.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
+    }
+
+    async fn reset_token_user(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.fetch_user(
+            sqlx::query_as(&self.queries.reset_token_user)
+                .bind(token.as_bytes().as_slice())
+                .bind(to_micros(now)),
+        )
+        .await
+    }
+
+    async fn consume_reset_token(
+        &self,
+        token: &TokenHash,
+        new_hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StorageError> {
+        let hash = token.as_bytes().as_slice();
+        let now = to_micros(now);
+        let mut tx = self.begin().await?;
+        let owner = self
+            .lock_token_owner(&mut tx, &self.queries.reset_token_owner, hash)
+            .await?;
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        let consumed: Option<Uuid> = sqlx::query_scalar(&self.queries.use_reset_token)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        if consumed.is_none() {
+            return Ok(None);
+        }
+        sqlx::query(&self.queries.reset_password)
+            .bind(owner.id)
+            .bind(new_hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        self.revoke_sessions(&mut tx, owner.id, now).await?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(Some(owner.id))
+    }
+
+    async fn hit_rate_limit(
+        &self,
+        key: &RateKey,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<RateWindow, StorageError> {
+        let now = to_micros(now);
+        let (hits, started_at): (i64, i64) = sqlx::query_as(&self.queries.hit_rate_limit)
+            .bind(key.as_bytes().as_slice())
+            .bind(now)
+            .bind(now.saturating_add(duration_micros(window)))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(RateWindow {
+            count: u32::try_from(hits).unwrap_or(u32::MAX),
+            started_at: from_micros(started_at)?,
+        })
+    }
+
+    async fn refund_rate_limit(
+        &self,
+        key: &RateKey,
+        started_at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.refund_rate_limit)
+            .bind(key.as_bytes().as_slice())
+            .bind(to_micros(started_at))
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    async fn clear_rate_limit(&self, key: &RateKey) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.clear_rate_limit)
+            .bind(key.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    async fn list_referrals(
+        &self,
+        referrer: Uuid,
+        after: Option<ReferralCursor>,
+        limit: u32,
+    ) -> Result<Vec<ReferralRecord>, StorageError> {
+        let rows: Vec<ReferralRow> = match after {
+            None => {
+                sqlx::query_as(&self.queries.list_referrals)
+                    .bind(referrer)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some(cursor) => {
+                sqlx::query_as(&self.queries.list_referrals_after)
+                    .bind(referrer)
+                    .bind(to_micros(cursor.joined_at))
+                    .bind(cursor.user_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(error::<DB>)?;
+        rows.into_iter().map(ReferralRow::into_record).collect()
+    }
+
+    async fn referral_stats(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ReferralCounts, StorageError> {
+        let since = to_micros(since);
+        let boundary_day = day_of(since);
+        let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(&self.queries.referral_stats)
+            .bind(user)
+            .bind(boundary_day)
+            .bind(since)
+            .bind(start_of_next_day(boundary_day))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        let Some((total, second_tier, reward_points, later_days, boundary)) = row else {
+            return Ok(ReferralCounts::default());
+        };
+        Ok(ReferralCounts {
+            total: count(total)?,
+            since: count(later_days)? + count(boundary)?,
+            second_tier: count(second_tier)?,
+            reward_points,
+        })
+    }
+
+    async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {
+        self.insert_outbox(&self.pool, &message).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StorageError> {
+        let mut rows: Vec<OutboxRow> = sqlx::query_as(&self.queries.claim_outbox)
+            .bind(to_micros(now))
+            .bind(to_micros(lease_until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        // RETURNING keeps no order: hand them out oldest due first, as they were chosen.
+        rows.sort_by_key(OutboxRow::due);
+        rows.into_iter().map(OutboxRow::into_message).collect()
+    }
+
+    async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.complete_outbox)
+            .bind(id)
+            .bind(to_micros(now))
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    async fn fail_outbox(
+        &self,
+        id: Uuid,
+        retry_at: OffsetDateTime,
+        error_text: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.fail_outbox)
+            .bind(id)
+            .bind(to_micros(retry_at))
+            .bind(error_text)
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    async fn dead_letter_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.dead_letter_outbox)
+            .bind(id)
+            .bind(to_micros(now))
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>, StorageError> {
+        let rows: Vec<DeadLetterRow> = match after {
+            None => {
+                sqlx::query_as(&self.queries.dead_letters)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some(after) => {
+                sqlx::query_as(&self.queries.dead_letters_after)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(error::<DB>)?;
+        rows.into_iter()
+            .map(DeadLetterRow::into_dead_letter)
+            .collect()
+    }
+
+    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
+        let done = sqlx::query(&self.queries.redeliver_outbox)
+            .bind(id)
+            .bind(to_micros(now))
+            .execute(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn pending_outbox(&self) -> Result<u64, StorageError> {
+        let pending: i64 = sqlx::query_scalar(&self.queries.pending_outbox)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        count(pending)
+    }
+
+    async fn prune(
+        &self,
+        now: OffsetDateTime,
+        done_before: OffsetDateTime,
+        dead_before: OffsetDateTime,
+    ) -> Result<PruneReport, StorageError> {
+        let q = &self.queries;
+        let now = to_micros(now);
+        let mut tx = self.begin().await?;
+        let rate_limits = self
+            .delete(&mut tx, &q.prune_rate_limits, Some(now))
+            .await?;
+        // Two statements, each served by its own index; a used, unexpired token stays, so
+        // presenting it again is still caught as reuse.
+        let expired = self
+            .delete(&mut tx, &q.prune_expired_refresh_tokens, Some(now))
+            .await?;
+        let revoked = self
+            .delete(&mut tx, &q.prune_revoked_refresh_tokens, None)
+            .await?;
+        let reset_tokens = self
+            .delete(&mut tx, &q.prune_reset_tokens, Some(now))
+            .await?;
+        let done = self
+            .delete(&mut tx, &q.prune_done_outbox, Some(to_micros(done_before)))
+            .await?;
+        let dead = self
+            .delete(&mut tx, &q.prune_dead_outbox, Some(to_micros(dead_before)))
+            .await?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(PruneReport {
+            rate_limits,
+            refresh_tokens: expired + revoked,
+            reset_tokens,
+            outbox: done + dead,
+        })
+    }
+}

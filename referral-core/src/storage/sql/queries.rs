@@ -1,0 +1,254 @@
+//! The query text both SQL backends share, with table names as placeholders (see
+//! [`namespace`](super::namespace)), rendered once per storage for its namespace.
+//!
+//! Parameters are `$1`, `$2`, … on both backends (SQLite reads `$n` as the n-th argument);
+//! timestamps are BIGINT unix microseconds; upserts name their target through an alias, so
+//! the text never depends on how a table name is qualified.
+
+use super::namespace::Renderer;
+use super::rows::{outbox_columns, user_columns};
+
+/// Every statement of the [`Storage`](crate::Storage) implementation and of the migrator's
+/// bookkeeping, rendered for one namespace.
+#[derive(Debug)]
+pub(crate) struct Queries {
+    /// `$1` user: the user, with their row locked (where the backend has row locks).
+    pub(crate) lock_user: String,
+    /// `$1` hash: the owner of a refresh token.
+    pub(crate) refresh_token_owner: String,
+    /// `$1` hash: the owner of a reset token.
+    pub(crate) reset_token_owner: String,
+    /// `$1` user, `$2` now: revokes every live refresh token of the user.
+    pub(crate) revoke_sessions: String,
+    /// `$1` hash, `$2` user, `$3` family, `$4` issued, `$5` expires, `$6` token version:
+    /// stores the token only while `$6` is its user's token version, holding the user's row
+    /// (so a reset waits for it, or it sees the reset's new version).
+    pub(crate) insert_refresh_token: String,
+    /// `$1` user, `$2` referrals, `$3` second-tier referrals, `$4` points: adds to counters.
+    pub(crate) add_to_counters: String,
+    pub(crate) insert_user: String,
+    pub(crate) insert_referral: String,
+    /// `$1` referrer, `$2` UTC day: one more sign-up that day.
+    pub(crate) count_referral_day: String,
+    pub(crate) insert_reward: String,
+    pub(crate) user_by_id: String,
+    pub(crate) user_by_email: String,
+    pub(crate) user_by_referral_code: String,
+    /// `$1` user, `$2` the hash expected, `$3` the new one.
+    pub(crate) replace_password_hash: String,
+    /// `$1` hash, `$2` now, `$3` the user's token version: marks a live refresh token of that
+    /// version used, returning its family.
+    pub(crate) use_refresh_token: String,
+    /// `$1` hash: when the token was used, if ever.
+    pub(crate) refresh_token_used_at: String,
+    pub(crate) revoke_refresh_token: String,
+    /// `$1` user, `$2` now: supersedes the user's unconsumed reset tokens.
+    pub(crate) supersede_reset_tokens: String,
+    pub(crate) insert_reset_token: String,
+    /// `$1` hash, `$2` now: the owner of a live reset token.
+    pub(crate) reset_token_user: String,
+    /// `$1` hash, `$2` now: marks a live reset token used, returning its user.
+    pub(crate) use_reset_token: String,
+    /// `$1` user, `$2` hash: the password a reset sets, ending every access token.
+    pub(crate) reset_password: String,
+    /// `$1` key, `$2` now, `$3` the end of a window opening now: one more hit, in the open
+    /// window or a new one.
+    pub(crate) hit_rate_limit: String,
+    /// `$1` key, `$2` the start of the window to take a hit back from.
+    pub(crate) refund_rate_limit: String,
+    pub(crate) clear_rate_limit: String,
+    /// `$1` referrer, `$2` limit.
+    pub(crate) list_referrals: String,
+    /// `$1` referrer, `$2` cursor's `joined_at`, `$3` cursor's user, `$4` limit.
+    pub(crate) list_referrals_after: String,
+    /// `$1` user, `$2` boundary day, `$3` since, `$4` start of the next day.
+    pub(crate) referral_stats: String,
+    /// `$1` id, `$2` topic, `$3` user, `$4` payload, `$5` attempts, `$6` created (and due).
+    pub(crate) insert_outbox: String,
+    /// `$1` now, `$2` lease end, `$3` limit.
+    pub(crate) claim_outbox: String,
+    pub(crate) complete_outbox: String,
+    pub(crate) fail_outbox: String,
+    /// `$1` id, `$2` now, `$3` reason.
+    pub(crate) dead_letter_outbox: String,
+    /// `$1` limit.
+    pub(crate) dead_letters: String,
+    /// `$1` the last dead letter seen, `$2` limit.
+    pub(crate) dead_letters_after: String,
+    /// `$1` id, `$2` now.
+    pub(crate) redeliver_outbox: String,
+    pub(crate) pending_outbox: String,
+    /// `$1` now: windows that have ended.
+    pub(crate) prune_rate_limits: String,
+    /// `$1` now.
+    pub(crate) prune_expired_refresh_tokens: String,
+    pub(crate) prune_revoked_refresh_tokens: String,
+    /// `$1` now: expired, used or superseded.
+    pub(crate) prune_reset_tokens: String,
+    /// `$1` cutoff.
+    pub(crate) prune_done_outbox: String,
+    /// `$1` cutoff.
+    pub(crate) prune_dead_outbox: String,
+    /// The migrator's bookkeeping: versions applied, oldest first, with checksums.
+    pub(crate) applied_migrations: String,
+    /// `$1` version, `$2` description, `$3` checksum, `$4` applied at.
+    pub(crate) record_migration: String,
+}
+
+impl Queries {
+    /// The queries for one namespace.
+    pub(crate) fn render(renderer: &Renderer<'_>) -> Self {
+        let r = |template: &str| renderer.render(template);
+        Queries {
+            lock_user: r(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM {users} WHERE id = $1{lock_row}"
+            )),
+            refresh_token_owner: r("SELECT user_id FROM {refresh_tokens} WHERE hash = $1"),
+            reset_token_owner: r("SELECT user_id FROM {reset_tokens} WHERE hash = $1"),
+            revoke_sessions: r("UPDATE {refresh_tokens} SET revoked_at = $2 \
+                 WHERE user_id = $1 AND revoked_at IS NULL"),
+            insert_refresh_token: r("INSERT INTO {refresh_tokens} \
+                 (hash, user_id, family_id, issued_at, expires_at, token_version) \
+                 SELECT $1, $2, $3, $4, $5, $6 FROM {users} \
+                 WHERE id = $2 AND token_version = $6{lock_row}"),
+            add_to_counters: r("UPDATE {users} SET referral_count = referral_count + $2, \
+                 second_tier_count = second_tier_count + $3, \
+                 reward_points = reward_points + $4 WHERE id = $1"),
+            insert_user: r(
+                "INSERT INTO {users} (id, email, password_hash, referral_code, \
+                 referred_by, token_version, created_at, reward_points) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            ),
+            insert_referral: r("INSERT INTO {referrals} \
+                 (referee_id, referrer_id, joined_at, reward_points) VALUES ($1, $2, $3, $4)"),
+            count_referral_day: r(
+                "INSERT INTO {referral_days} AS d (referrer_id, day, joined) \
+                 VALUES ($1, $2, 1) \
+                 ON CONFLICT (referrer_id, day) DO UPDATE SET joined = d.joined + 1",
+            ),
+            insert_reward: r("INSERT INTO {reward_ledger} \
+                 (id, referral_id, beneficiary_id, kind, points) VALUES ($1, $2, $3, $4, $5)"),
+            user_by_id: r(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM {users} WHERE id = $1"
+            )),
+            user_by_email: r(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM {users} WHERE email = $1"
+            )),
+            user_by_referral_code: r(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM {users} WHERE referral_code = $1"
+            )),
+            replace_password_hash: r("UPDATE {users} SET password_hash = $3 \
+                 WHERE id = $1 AND password_hash = $2"),
+            use_refresh_token: r("UPDATE {refresh_tokens} SET used_at = $2 WHERE hash = $1 \
+                 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+                 AND token_version = $3 RETURNING family_id"),
+            refresh_token_used_at: r("SELECT used_at FROM {refresh_tokens} WHERE hash = $1"),
+            revoke_refresh_token: r("UPDATE {refresh_tokens} SET revoked_at = $2 \
+                 WHERE hash = $1 AND revoked_at IS NULL"),
+            supersede_reset_tokens: r("UPDATE {reset_tokens} SET superseded_at = $2 \
+                 WHERE user_id = $1 AND used_at IS NULL AND superseded_at IS NULL"),
+            insert_reset_token: r("INSERT INTO {reset_tokens} \
+                 (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"),
+            reset_token_user: r(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM {users} WHERE id = (SELECT user_id FROM {reset_tokens} \
+                 WHERE hash = $1 AND used_at IS NULL AND superseded_at IS NULL \
+                 AND expires_at > $2)"
+            )),
+            use_reset_token: r("UPDATE {reset_tokens} SET used_at = $2 WHERE hash = $1 \
+                 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2 \
+                 RETURNING user_id"),
+            reset_password: r("UPDATE {users} \
+                 SET password_hash = $2, token_version = token_version + 1 WHERE id = $1"),
+            // One statement: the upsert is atomic on both backends, so of concurrent hits
+            // each gets a count of its own.
+            hit_rate_limit: r(
+                "INSERT INTO {rate_limits} AS w (rate_key, hits, started_at, ends_at) \
+                 VALUES ($1, 1, $2, $3) \
+                 ON CONFLICT (rate_key) DO UPDATE SET \
+                 hits = CASE WHEN w.ends_at <= $2 THEN 1 ELSE w.hits + 1 END, \
+                 started_at = CASE WHEN w.ends_at <= $2 THEN $2 ELSE w.started_at END, \
+                 ends_at = CASE WHEN w.ends_at <= $2 THEN $3 ELSE w.ends_at END \
+                 RETURNING hits, started_at",
+            ),
+            refund_rate_limit: r("UPDATE {rate_limits} SET hits = hits - 1 \
+                 WHERE rate_key = $1 AND started_at = $2 AND hits > 0"),
+            clear_rate_limit: r("DELETE FROM {rate_limits} WHERE rate_key = $1"),
+            list_referrals: r(
+                "SELECT r.referee_id, u.email, r.joined_at, r.reward_points \
+                 FROM {referrals} r JOIN {users} u ON u.id = r.referee_id \
+                 WHERE r.referrer_id = $1 \
+                 ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $2",
+            ),
+            list_referrals_after: r(
+                "SELECT r.referee_id, u.email, r.joined_at, r.reward_points \
+                 FROM {referrals} r JOIN {users} u ON u.id = r.referee_id \
+                 WHERE r.referrer_id = $1 AND (r.joined_at, r.referee_id) < ($2, $3) \
+                 ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $4",
+            ),
+            referral_stats: r("SELECT referral_count, second_tier_count, reward_points, \
+                 (SELECT CAST(COALESCE(SUM(joined), 0) AS BIGINT) FROM {referral_days} \
+                  WHERE referrer_id = $1 AND day > $2), \
+                 (SELECT COUNT(*) FROM {referrals} \
+                  WHERE referrer_id = $1 AND joined_at >= $3 AND joined_at < $4) \
+                 FROM {users} WHERE id = $1"),
+            insert_outbox: r("INSERT INTO {outbox} \
+                 (id, topic, user_id, payload, attempts, created_at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)"),
+            claim_outbox: r(concat!(
+                "UPDATE {outbox} SET lease_until = $2, attempts = attempts + 1 ",
+                "WHERE id IN (SELECT id FROM {outbox} ",
+                "WHERE sent_at IS NULL AND died_at IS NULL AND next_attempt_at <= $1 ",
+                "AND (lease_until IS NULL OR lease_until <= $1) ",
+                "ORDER BY next_attempt_at, id LIMIT $3{skip_locked}) RETURNING ",
+                outbox_columns!()
+            )),
+            complete_outbox: r("UPDATE {outbox} SET sent_at = $2, lease_until = NULL \
+                 WHERE id = $1"),
+            fail_outbox: r("UPDATE {outbox} \
+                 SET next_attempt_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1"),
+            dead_letter_outbox: r("UPDATE {outbox} \
+                 SET died_at = $2, lease_until = NULL, last_error = $3 \
+                 WHERE id = $1 AND sent_at IS NULL"),
+            dead_letters: r(concat!(
+                "SELECT ",
+                outbox_columns!(),
+                ", died_at, COALESCE(last_error, '') AS reason FROM {outbox} ",
+                "WHERE died_at IS NOT NULL ORDER BY died_at DESC, id DESC LIMIT $1"
+            )),
+            dead_letters_after: r(concat!(
+                "SELECT ",
+                outbox_columns!(),
+                ", died_at, COALESCE(last_error, '') AS reason FROM {outbox} ",
+                "WHERE died_at IS NOT NULL AND (died_at, id) < ",
+                "(SELECT died_at, id FROM {outbox} WHERE id = $1 AND died_at IS NOT NULL) ",
+                "ORDER BY died_at DESC, id DESC LIMIT $2"
+            )),
+            redeliver_outbox: r("UPDATE {outbox} SET died_at = NULL, lease_until = NULL, \
+                 attempts = 0, next_attempt_at = $2 WHERE id = $1 AND died_at IS NOT NULL"),
+            pending_outbox: r("SELECT COUNT(*) FROM {outbox} \
+                 WHERE sent_at IS NULL AND died_at IS NULL"),
+            prune_rate_limits: r("DELETE FROM {rate_limits} WHERE ends_at <= $1"),
+            prune_expired_refresh_tokens: r("DELETE FROM {refresh_tokens} WHERE expires_at <= $1"),
+            prune_revoked_refresh_tokens: r("DELETE FROM {refresh_tokens} \
+                 WHERE revoked_at IS NOT NULL"),
+            prune_reset_tokens: r("DELETE FROM {reset_tokens} WHERE expires_at <= $1 \
+                 OR used_at IS NOT NULL OR superseded_at IS NOT NULL"),
+            prune_done_outbox: r("DELETE FROM {outbox} WHERE sent_at < $1"),
+            prune_dead_outbox: r("DELETE FROM {outbox} WHERE died_at < $1"),
+            applied_migrations: r("SELECT version, checksum FROM {schema_migrations} \
+                 ORDER BY version"),
+            record_migration: r("INSERT INTO {schema_migrations} \
+                 (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)"),
+        }
+    }
+}
