@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use referral::testing::{CaughtMail, ScratchPostgres, SmtpCatcher};
 use referral::{
-    Argon2Params, Config, Engine, OutboxHandle, OutboxPolicy, RateLimit, SmtpMailer,
-    SmtpSettings,
+    Argon2Params, Config, Engine, OutboxHandle, OutboxPolicy, RateLimit, SmtpMailer, SmtpSettings,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};

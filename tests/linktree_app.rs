@@ -29,7 +29,10 @@ fn config() -> Config {
 }
 
 /// The app served on a fresh pool to `url`, migrated in the order given.
-async fn start(url: &str, app_migrations_first: bool) -> (support_axum::SpawnedAxum, reqwest::Client) {
+async fn start(
+    url: &str,
+    app_migrations_first: bool,
+) -> (support_axum::SpawnedAxum, reqwest::Client) {
     let db = Db::connect(url).await.expect("connecting to the database");
     let (router, _engine) = app(db, config(), app_migrations_first)
         .await
@@ -55,14 +58,21 @@ async fn a_person_builds_a_page(base: &str, client: &reqwest::Client, email: &st
         201,
     )
     .await;
-    let token = registered["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let token = registered["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let refused = client
         .put(format!("{base}/profile"))
         .json(&json!({ "handle": handle, "display_name": "Someone" }))
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 401, "the app's routes need a signed-in user");
+    assert_eq!(
+        refused.status(),
+        401,
+        "the app's routes need a signed-in user"
+    );
     let saved = client
         .put(format!("{base}/profile"))
         .bearer_auth(&token)
@@ -80,7 +90,11 @@ async fn a_person_builds_a_page(base: &str, client: &reqwest::Client, email: &st
         .unwrap();
     assert_eq!(added.status(), 201);
     let page = json_of(
-        client.get(format!("{base}/@{handle}")).send().await.unwrap(),
+        client
+            .get(format!("{base}/@{handle}"))
+            .send()
+            .await
+            .unwrap(),
         200,
     )
     .await;
@@ -96,7 +110,11 @@ async fn both_orders_and_restarts(url: &str) {
 
     let (server, client) = start(url, false).await;
     let base = server.base_url.clone();
-    let page = json_of(client.get(format!("{base}/@ada")).send().await.unwrap(), 200).await;
+    let page = json_of(
+        client.get(format!("{base}/@ada")).send().await.unwrap(),
+        200,
+    )
+    .await;
     assert_eq!(page["handle"], "ada");
     let login = client
         .post(format!("{base}{AUTH_PREFIX}/login"))

@@ -61,7 +61,10 @@ impl Db {
             ))
         } else {
             Ok(Db::Postgres(
-                PgPoolOptions::new().max_connections(10).connect(url).await?,
+                PgPoolOptions::new()
+                    .max_connections(10)
+                    .connect(url)
+                    .await?,
             ))
         }
     }
@@ -219,12 +222,9 @@ async fn save_profile(
     .map(|_| ()));
     match saved {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(Error::invalid(
-            "handle",
-            "handle_taken",
-            "That handle is taken",
-        )
-        .into()),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            Err(Error::invalid("handle", "handle_taken", "That handle is taken").into())
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -259,7 +259,8 @@ async fn add_link(
     .bind(&body.url)
     .bind(&now)
     .execute(pool)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(StatusCode::CREATED)
 }
 

@@ -68,8 +68,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder, Secret, MAX_DURATION, MIN_SECRET_BYTES};
 pub use email::{Email, EmailProblem, MAX_EMAIL_LEN};
 pub use engine::{
-    Engine, EngineBuilder, Event, EventType, NewAccount, Referral, ReferralPage, ReferralStats, Registered,
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
+    Engine, EngineBuilder, Event, EventType, NewAccount, Referral, ReferralPage, ReferralStats,
+    Registered, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE,
+    RESET_REQUESTED_MESSAGE,
 };
 pub use error::{Error, FieldError};
 #[cfg(feature = "http")]

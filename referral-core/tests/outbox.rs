@@ -25,15 +25,31 @@ fn with_policy(policy: OutboxPolicy) -> Config {
 }
 
 /// Registers `email` and asks for a reset, which queues one message.
-/// Registers `email` (delivering the registration's events) and asks for a reset, which
-/// queues one message.
+/// Registers `email` (delivering the registration's events, and anything else due) and asks
+/// for a reset, which queues one message.
 async fn queue_reset(engine: &Engine, email: &str) {
-    engine
-        .register(NewAccount::new(email, PASSWORD))
+    queue_resets(engine, [email]).await;
+}
+
+/// Registers every one of `emails`, delivers what that queued (their events) in one round,
+/// then asks for a reset for each: the outbox then holds exactly one message per email.
+async fn queue_resets<'a>(engine: &Engine, emails: impl IntoIterator<Item = &'a str> + Clone) {
+    for email in emails.clone() {
+        engine
+            .register(NewAccount::new(email, PASSWORD))
+            .await
+            .unwrap();
+    }
+    while !engine
+        .outbox_dispatcher()
+        .dispatch_due()
         .await
-        .unwrap();
-    engine.outbox_dispatcher().dispatch_due().await.unwrap();
-    engine.request_password_reset(email, None).await.unwrap();
+        .unwrap()
+        .is_idle()
+    {}
+    for email in emails {
+        engine.request_password_reset(email, None).await.unwrap();
+    }
 }
 
 /// One dispatcher round, its housekeeping aside (the housekeeping tests read that).
@@ -417,7 +433,11 @@ async fn delivered_messages_go_after_the_retention_period_and_dead_letters_after
     h.clock.advance(policy.retention - Duration::seconds(1));
     assert_eq!(outbox_pruned().await, 0);
     h.clock.advance(Duration::seconds(2));
-    assert_eq!(outbox_pruned().await, 1, "the delivered message");
+    assert_eq!(
+        outbox_pruned().await,
+        3,
+        "the delivered message and the two registrations' events"
+    );
     assert_eq!(h.storage.dead_letters(None, 10).await.unwrap().len(), 1);
 
     h.clock
@@ -462,9 +482,8 @@ async fn race_two_dispatchers(storage: Arc<dyn Storage>, other: Arc<dyn Storage>
     );
     let second = engine_on(other, Arc::new(mailer.clone()), &clock, with_policy(policy));
     let count = 40;
-    for n in 0..count {
-        queue_reset(&first, &format!("user{n}@example.com")).await;
-    }
+    let emails: Vec<String> = (0..count).map(|n| format!("user{n}@example.com")).collect();
+    queue_resets(&first, emails.iter().map(String::as_str)).await;
 
     let drain = |engine: Engine| async move {
         let mut total = 0;
@@ -596,9 +615,8 @@ async fn shutdown_finishes_the_send_in_flight_and_releases_the_rest() {
         &clock,
         config().build().unwrap(),
     );
-    for n in 0..3 {
-        queue_reset(&engine, &format!("queued{n}@example.com")).await;
-    }
+    let emails: Vec<String> = (0..3).map(|n| format!("queued{n}@example.com")).collect();
+    queue_resets(&engine, emails.iter().map(String::as_str)).await;
     let outbox = engine.outbox_dispatcher().spawn();
     tokio::time::timeout(WAIT, entries.recv())
         .await

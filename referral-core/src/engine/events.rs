@@ -77,7 +77,9 @@ impl EventType {
 
     /// The type named `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        EventType::ALL.into_iter().find(|kind| kind.as_str() == name)
+        EventType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 }
 

@@ -52,6 +52,11 @@ pub struct DispatchReport {
 }
 
 impl DispatchReport {
+    /// Whether the round found no message to handle (whatever housekeeping did).
+    pub fn is_idle(&self) -> bool {
+        self.sent + self.skipped + self.failed + self.dead == 0
+    }
+
     fn is_empty(&self) -> bool {
         *self == DispatchReport::default()
     }
