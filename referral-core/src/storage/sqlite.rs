@@ -82,7 +82,19 @@ impl SqlStorage<Sqlite> {
         } else {
             Self::pool_options()
         };
-        Self::connect_with(options, pool).await
+        // A new file's first connections switch it to WAL, which needs the database to
+        // itself: several processes starting at once on one new file can see SQLITE_BUSY there
+        // without SQLite's busy handler being consulted. Try again for as long as a busy
+        // timeout would have waited.
+        let started = std::time::Instant::now();
+        loop {
+            match Self::connect_with(options.clone(), pool.clone()).await {
+                Err(error) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// The connection settings [`connect`](Self::connect) uses for `url`: the file created if
@@ -129,6 +141,19 @@ impl SqlStorage<Sqlite> {
     pub fn table_prefix(&self) -> &str {
         self.namespace_name()
     }
+}
+
+/// Whether `error` is SQLite's "database is locked" (`SQLITE_BUSY`).
+fn is_busy(error: &StorageError) -> bool {
+    let StorageError::Unavailable(source) = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|error| error.as_database_error())
+        .and_then(|database| database.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 fn in_memory(url: &str) -> bool {
