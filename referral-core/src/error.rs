@@ -49,6 +49,10 @@ pub enum Error {
     /// A referral code was given that matches no user.
     #[error("Referral code does not match any user")]
     UnknownReferralCode,
+    /// The referral code a user chose belongs to someone else (now or earlier: codes are
+    /// never released).
+    #[error("Referral code is already taken")]
+    CodeTaken,
     /// Unknown email or wrong password (deliberately the same error).
     #[error("Invalid email or password")]
     InvalidCredentials,
@@ -119,6 +123,7 @@ impl Error {
             Error::Validation(_) => "validation_failed",
             Error::EmailTaken | Error::Storage(StorageError::EmailTaken) => "email_taken",
             Error::UnknownReferralCode => "unknown_referral_code",
+            Error::CodeTaken => "code_taken",
             Error::InvalidCredentials => "invalid_credentials",
             Error::Unauthorized => "unauthorized",
             Error::InvalidResetToken => "invalid_reset_token",
@@ -145,7 +150,7 @@ impl Error {
             Error::NotFound => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::RequestTimeout => 408,
-            Error::EmailTaken | Error::Storage(StorageError::EmailTaken) => 409,
+            Error::EmailTaken | Error::Storage(StorageError::EmailTaken) | Error::CodeTaken => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::Validation(_) | Error::UnknownReferralCode => 422,
             Error::RateLimited { .. } => 429,
@@ -181,6 +186,7 @@ mod tests {
             (Error::EmailTaken, 409, "email_taken"),
             (Error::Storage(StorageError::EmailTaken), 409, "email_taken"),
             (Error::UnknownReferralCode, 422, "unknown_referral_code"),
+            (Error::CodeTaken, 409, "code_taken"),
             (Error::InvalidCredentials, 401, "invalid_credentials"),
             (Error::Unauthorized, 401, "unauthorized"),
             (Error::InvalidResetToken, 400, "invalid_reset_token"),

@@ -77,8 +77,8 @@ pub use error::{Error, FieldError};
 pub use http::{
     openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, ApiRequest, ApiResponse,
     Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount, PathParams, Problem,
-    ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest,
-    ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
+    ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody,
+    ResetConfirmRequest, ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
 #[cfg(feature = "mail-api")]
 pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};
@@ -93,7 +93,10 @@ pub use password::{
     DEFAULT_WAITING_PER_SLOT, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 pub use rate_limit::{RateKey, RateKeys, RateLimit, RateScope, RateWindow};
-pub use referral_code::{MalformedReferralCode, ReferralCode};
+pub use referral_code::{
+    MalformedReferralCode, ReferralCode, VanityCodeProblem, MAX_CODE_LEN, MIN_CODE_LEN,
+    RESERVED_CODES,
+};
 pub use rewards::{RewardEntry, RewardKind, RewardPolicy};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use settings::{Settings, DEFAULT_BIND, DEFAULT_DATABASE_URL};

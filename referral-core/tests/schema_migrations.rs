@@ -150,7 +150,7 @@ async fn postgres_tables_live_in_the_schema_and_nothing_in_public() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(counts, vec![("referral".to_owned(), 9)]);
+    assert_eq!(counts, vec![("referral".to_owned(), 10)]);
 }
 
 #[tokio::test]
@@ -220,7 +220,7 @@ async fn sqlite_migrations_are_ours_alone_and_applied_once() {
     .unwrap();
     assert_eq!(
         before.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
-        vec![20260301000000, 20260310000000]
+        vec![20260301000000, 20260310000000, 20261202200000]
     );
     storage.migrate().await.unwrap();
     migrated_sqlite(file.url()).await;
@@ -267,7 +267,7 @@ async fn sqlite_instances_starting_at_once_apply_each_migration_once() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -288,7 +288,12 @@ async fn postgres_instances_starting_at_once_apply_each_migration_once() {
             .unwrap();
     assert_eq!(
         versions,
-        vec![(20260301000000,), (20260302000000,), (20260310000000,)]
+        vec![
+            (20260301000000,),
+            (20260302000000,),
+            (20260310000000,),
+            (20261202200000,)
+        ]
     );
     let (sqlx_tables,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM pg_tables WHERE tablename = '_sqlx_migrations'")
@@ -335,7 +340,7 @@ async fn a_database_a_newer_version_migrated_is_refused_and_left_alone() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(rows, 4, "nothing was changed");
+    assert_eq!(rows, 5, "nothing was changed");
     let storage: Arc<dyn Storage> = Arc::new(scratch.storage());
     assert!(storage.ping().await.is_ok());
 }

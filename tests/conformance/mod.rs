@@ -25,6 +25,7 @@
 
 pub mod accounts;
 pub mod bodies;
+pub mod codes;
 pub mod concurrency;
 pub mod hardening;
 pub mod rate_limits;
@@ -679,6 +680,12 @@ macro_rules! conformance_tests {
                 a_bad_limit_or_cursor_answers_422,
                 stats_count_totals_recent_sign_ups_second_tier_and_points,
                 a_new_user_has_empty_referrals_and_zero_stats,
+            ],
+            codes: [
+                choosing_a_code_answers_200_stats_and_earlier_codes_keep_working,
+                a_code_someone_holds_answers_409_code_taken_in_any_case,
+                a_malformed_or_reserved_code_answers_422_with_a_field_error,
+                choosing_a_code_needs_a_bearer_token,
             ],
             routing: [
                 an_unknown_api_route_answers_a_404_problem,

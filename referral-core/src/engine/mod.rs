@@ -3,6 +3,7 @@
 //! these methods; a CLI, a job or a GraphQL resolver calls them directly.
 
 mod accounts;
+mod codes;
 mod events;
 mod referrals;
 mod reset;

@@ -51,6 +51,14 @@ pub struct ResetConfirmRequest {
     pub new_password: String,
 }
 
+/// `PUT /referral-code`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ReferralCodeRequest {
+    /// The code: 4 to 32 characters of `A-Z a-z 0-9 _ -`, unique without case, not a
+    /// reserved word.
+    pub code: String,
+}
+
 /// Query of `GET /referrals`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReferralsQuery {

@@ -88,6 +88,8 @@ pub enum Endpoint {
     Health,
     /// `GET /openapi.json`
     OpenApi,
+    /// `PUT /referral-code`
+    ReferralCode,
 }
 
 /// One row of the endpoint table.
@@ -268,6 +270,26 @@ const TABLE: &[EndpointSpec] = &[
         request_schema: None,
         success: (200, Some("ReferralStats")),
         problems: AUTHENTICATED,
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::ReferralCode,
+        name: "set_referral_code",
+        method: Method::Put,
+        path: "/referral-code",
+        access: Access::Bearer,
+        body: true,
+        summary: "Choose your referral code; your earlier codes keep working",
+        request_schema: Some("ReferralCodeRequest"),
+        success: (200, Some("ReferralStats")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized"),
+            (409, "code_taken"),
+            (413, "payload_too_large"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
         query: &[],
     },
     EndpointSpec {

@@ -12,8 +12,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, OpenApiVersion, Ref, 
 use utoipa::OpenApi;
 
 use super::bodies::{
-    Health, LoginRequest, MessageBody, RefreshRequest, RegisterRequest, ResetConfirmRequest,
-    ResetRequest,
+    Health, LoginRequest, MessageBody, ReferralCodeRequest, RefreshRequest, RegisterRequest,
+    ResetConfirmRequest, ResetRequest,
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
@@ -34,6 +34,7 @@ use crate::user::User;
         RefreshRequest,
         ResetRequest,
         ResetConfirmRequest,
+        ReferralCodeRequest,
         User,
         Tokens,
         Registered,

@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use super::bodies::{
-    Health, LoginRequest, MessageBody, ReferralsQuery, RefreshRequest, RegisterRequest,
-    ResetConfirmRequest, ResetRequest,
+    Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
+    RegisterRequest, ResetConfirmRequest, ResetRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
@@ -165,6 +165,13 @@ impl Engine {
                 200,
                 &self.referral_stats(signed_in(&call)?).await?,
             )),
+            Endpoint::ReferralCode => {
+                let body: ReferralCodeRequest = parse_json(request)?;
+                let stats = self
+                    .set_referral_code(signed_in(&call)?, &body.code)
+                    .await?;
+                Ok(ApiResponse::json(200, &stats))
+            }
             Endpoint::Health => {
                 self.health().await?;
                 Ok(ApiResponse::json(

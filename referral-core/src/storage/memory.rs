@@ -42,6 +42,7 @@ pub struct MemoryStorage {
 struct Data {
     users: HashMap<Uuid, UserRecord>,
     by_email: HashMap<Email, Uuid>,
+    /// Every code ever held, current or earlier (codes hash and compare without case).
     by_code: HashMap<ReferralCode, Uuid>,
     /// Per referrer, ascending by (joined_at, user_id).
     referrals: HashMap<Uuid, Vec<Referral>>,
@@ -246,6 +247,30 @@ impl Storage for MemoryStorage {
             .get(code)
             .and_then(|id| data.users.get(id))
             .cloned())
+    }
+
+    async fn claim_referral_code(
+        &self,
+        user: Uuid,
+        code: &ReferralCode,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut data = self.data()?;
+        if !data.users.contains_key(&user) {
+            return Ok(false);
+        }
+        match data.by_code.get(code) {
+            Some(owner) if *owner != user => return Err(StorageError::ReferralCodeTaken),
+            // The key keeps its first writing; the current code is written as claimed now.
+            Some(_) => {}
+            None => {
+                data.by_code.insert(code.clone(), user);
+            }
+        }
+        if let Some(record) = data.users.get_mut(&user) {
+            record.referral_code = code.clone();
+        }
+        Ok(true)
     }
 
     async fn replace_password_hash(

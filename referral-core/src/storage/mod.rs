@@ -86,8 +86,10 @@ pub trait Storage: Send + Sync + 'static {
     /// first refresh token, and the outbox messages the registration queues.
     ///
     /// Fails with [`StorageError::EmailTaken`] when the email exists (concurrent registrations
-    /// of one email: exactly one succeeds) and [`StorageError::ReferralCodeTaken`] when the
-    /// new user's code exists; nothing is written then.
+    /// of one email: exactly one succeeds) and [`StorageError::ReferralCodeTaken`] when
+    /// someone holds the new user's code (without case, current or earlier); nothing is
+    /// written then. The new user's code is recorded as theirs for good (see
+    /// [`claim_referral_code`](Self::claim_referral_code)).
     async fn create_user(&self, new: NewUser) -> Result<(), StorageError>;
 
     /// The user with this id.
@@ -96,11 +98,29 @@ pub trait Storage: Send + Sync + 'static {
     /// The user with this normalised email.
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StorageError>;
 
-    /// The user whose own referral code this is.
+    /// The user holding this referral code, matched without case: their current code or an
+    /// earlier one (codes are never released, so a printed link keeps naming its owner).
     async fn user_by_referral_code(
         &self,
         code: &ReferralCode,
     ) -> Result<Option<UserRecord>, StorageError>;
+
+    /// Makes `code` the user's current referral code, atomically. A code nobody holds (none
+    /// equal to it without case, current or earlier) becomes the user's for good, recorded
+    /// at `now`; a code the user already holds becomes current again, written as `code`
+    /// writes it. The user's earlier codes stay theirs:
+    /// [`user_by_referral_code`](Self::user_by_referral_code) keeps finding them by each.
+    ///
+    /// Fails with [`StorageError::ReferralCodeTaken`] when someone else holds the code (of
+    /// concurrent claims of one free code, exactly one succeeds: the database's key on the
+    /// lower-cased code decides). Returns `false`, changing nothing, when the user does not
+    /// exist.
+    async fn claim_referral_code(
+        &self,
+        user: Uuid,
+        code: &ReferralCode,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
 
     /// Replaces a user's password hash with `new` only while it is still `expected` (the
     /// hash a login just verified), and changes nothing else: a rehash at login never

@@ -138,6 +138,11 @@ impl Dialect for Postgres {
             description: "hardening",
             sql: include_str!("../../migrations/postgres/20260310000000_hardening.sql"),
         },
+        Migration {
+            version: 20261202200000,
+            description: "vanity codes",
+            sql: include_str!("../../migrations/postgres/20261202200000_vanity_codes.sql"),
+        },
     ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[
         LegacyMigration {

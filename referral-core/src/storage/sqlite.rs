@@ -189,6 +189,11 @@ impl Dialect for Sqlite {
             description: "hardening",
             sql: include_str!("../../migrations/sqlite/20260310000000_hardening.sql"),
         },
+        Migration {
+            version: 20261202200000,
+            description: "vanity codes",
+            sql: include_str!("../../migrations/sqlite/20261202200000_vanity_codes.sql"),
+        },
     ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[LegacyMigration {
         version: 20260301000000,

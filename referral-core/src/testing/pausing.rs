@@ -77,6 +77,8 @@ pub enum StorageCall {
     PendingOutbox,
     /// [`Storage::prune`].
     Prune,
+    /// [`Storage::claim_referral_code`].
+    ClaimReferralCode,
 }
 
 /// Whether a pause holds a call before it reaches the wrapped storage or after it returned.
@@ -266,6 +268,19 @@ impl Storage for PausingStorage {
         self.step(
             StorageCall::UserByReferralCode,
             self.inner.user_by_referral_code(code),
+        )
+        .await
+    }
+
+    async fn claim_referral_code(
+        &self,
+        user: Uuid,
+        code: &ReferralCode,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        self.step(
+            StorageCall::ClaimReferralCode,
+            self.inner.claim_referral_code(user, code, now),
         )
         .await
     }

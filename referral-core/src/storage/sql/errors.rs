@@ -54,7 +54,9 @@ fn taken_column(error: &dyn DatabaseError) -> Option<TakenColumn> {
     let is = |name: &str, column: &str| constraint == Some(name) || message.ends_with(column);
     if is("users_email_key", "users.email") {
         Some(TakenColumn::Email)
-    } else if is("users_referral_code_key", "users.referral_code") {
+    } else if is("users_referral_code_key", "users.referral_code")
+        || is("referral_codes_pkey", "referral_codes.code_key")
+    {
         Some(TakenColumn::ReferralCode)
     } else {
         None

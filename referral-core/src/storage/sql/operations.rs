@@ -235,6 +235,14 @@ where
             .execute(&mut *tx)
             .await
             .map_err(|e| registration_error(e, DB::is_transient))?;
+        sqlx::query(&self.queries.insert_referral_code)
+            .bind(user.referral_code.key().as_str())
+            .bind(user.referral_code.as_str())
+            .bind(user.id)
+            .bind(joined)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| registration_error(e, DB::is_transient))?;
         if let Some(referral) = &referral {
             sqlx::query(&self.queries.insert_referral)
                 .bind(user.id)
@@ -322,8 +330,41 @@ where
         &self,
         code: &ReferralCode,
     ) -> Result<Option<UserRecord>, StorageError> {
-        self.fetch_user(sqlx::query_as(&self.queries.user_by_referral_code).bind(code.as_str()))
+        let key = code.key();
+        self.fetch_user(sqlx::query_as(&self.queries.user_by_referral_code).bind(key.as_str()))
             .await
+    }
+
+    async fn claim_referral_code(
+        &self,
+        user: Uuid,
+        code: &ReferralCode,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let key = code.key();
+        let mut tx = self.begin().await?;
+        if self.lock_user(&mut tx, user).await?.is_none() {
+            return Ok(false);
+        }
+        let held: Option<Uuid> = sqlx::query_scalar(&self.queries.claim_referral_code)
+            .bind(key.as_str())
+            .bind(code.as_str())
+            .bind(user)
+            .bind(to_micros(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        if held != Some(user) {
+            return Err(StorageError::ReferralCodeTaken);
+        }
+        sqlx::query(&self.queries.set_current_referral_code)
+            .bind(user)
+            .bind(code.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
     }
 
     async fn replace_password_hash(

@@ -33,7 +33,15 @@ pub(crate) struct Queries {
     pub(crate) insert_reward: String,
     pub(crate) user_by_id: String,
     pub(crate) user_by_email: String,
+    /// `$1` code key: the user holding the code, current or earlier.
     pub(crate) user_by_referral_code: String,
+    /// `$1` code key, `$2` code, `$3` owner, `$4` created: records a new user's code.
+    pub(crate) insert_referral_code: String,
+    /// `$1` code key, `$2` code, `$3` user, `$4` now: records the code as the user's, or
+    /// rewrites it when it already is; returns a row only then (someone else's: none).
+    pub(crate) claim_referral_code: String,
+    /// `$1` user, `$2` code: the user's current code.
+    pub(crate) set_current_referral_code: String,
     /// `$1` user, `$2` the hash expected, `$3` the new one.
     pub(crate) replace_password_hash: String,
     /// `$1` hash, `$2` now, `$3` the user's token version: marks a live refresh token of that
@@ -143,8 +151,20 @@ impl Queries {
             user_by_referral_code: r(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM {users} WHERE referral_code = $1"
+                " FROM {users} WHERE id = ",
+                "(SELECT owner_id FROM {referral_codes} WHERE code_key = $1)"
             )),
+            insert_referral_code: r("INSERT INTO {referral_codes} \
+                 (code_key, code, owner_id, created_at) VALUES ($1, $2, $3, $4)"),
+            // One statement on the key: of racing claims of a free code one inserts, and the
+            // others meet its row and, not being its owner, change nothing.
+            claim_referral_code: r(
+                "INSERT INTO {referral_codes} AS c (code_key, code, owner_id, created_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (code_key) DO UPDATE SET code = $2 WHERE c.owner_id = $3 \
+                 RETURNING owner_id",
+            ),
+            set_current_referral_code: r("UPDATE {users} SET referral_code = $2 WHERE id = $1"),
             replace_password_hash: r("UPDATE {users} SET password_hash = $3 \
                  WHERE id = $1 AND password_hash = $2"),
             use_refresh_token: r("UPDATE {refresh_tokens} SET used_at = $2 WHERE hash = $1 \

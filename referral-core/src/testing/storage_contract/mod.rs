@@ -20,7 +20,7 @@
 //! timestamps in whole microseconds, because SQL backends keep no finer precision.
 //!
 //! The cases live in files by concern: `accounts`, `sessions` (refresh tokens), `resets`,
-//! `rate_limits`, `referrals`, `outbox`, `pruning`, `concurrency` (races every backend must
+//! `rate_limits`, `referrals`, `codes` (vanity codes and aliases), `outbox`, `pruning`, `concurrency` (races every backend must
 //! settle the same way); `setup` builds the records they write.
 //!
 //! Not API-stable: cases are added as rules are.
@@ -30,6 +30,7 @@ use std::sync::Arc;
 use crate::storage::Storage;
 
 mod accounts;
+mod codes;
 mod concurrency;
 mod outbox;
 mod pruning;
@@ -40,6 +41,7 @@ mod sessions;
 mod setup;
 
 pub use accounts::*;
+pub use codes::*;
 pub use concurrency::*;
 pub use outbox::*;
 pub use pruning::*;
@@ -153,6 +155,13 @@ macro_rules! __storage_contract_cases {
             registration_queues_its_messages_with_the_account,
             replacing_a_password_hash_changes_nothing_else,
             a_rehash_never_overwrites_a_newer_password,
+            // referral codes
+            a_claimed_code_becomes_current_and_the_earlier_one_stays_an_alias,
+            a_code_someone_holds_cannot_be_claimed_by_another_in_any_case,
+            claiming_an_earlier_code_again_makes_it_current,
+            a_claim_for_an_unknown_user_changes_nothing,
+            registering_with_a_code_someone_holds_fails,
+            concurrent_claims_of_one_code_have_exactly_one_winner,
             // referrals
             stats_count_second_tier_and_sum_rewards,
             stats_count_referrals_joined_at_or_after_since,
