@@ -15,6 +15,9 @@
 //!   `sqlite` and `postgres` features.
 //! - [`Mailer`]: sending mail; [`LogMailer`], [`RecordingMailer`], SMTP behind `smtp`, and
 //!   Postmark, SendGrid, Mailgun and Resend behind `mail-api`; [`MailSettings`] picks one.
+//! - Events ([`Event`]): written with the change that causes them and delivered at least
+//!   once, in order per user, to each [`EventHandler`] and, behind `webhooks`, to a
+//!   webhook signed the Standard Webhooks way ([`WebhookSettings`]).
 //! - `testing` (feature `testing`): the contract suites every `Storage` and `Mailer` runs.
 //!
 //! ```
@@ -44,6 +47,7 @@ mod config;
 mod email;
 mod engine;
 mod error;
+mod event_handler;
 #[cfg(feature = "http")]
 mod http;
 pub mod mailer;
@@ -59,6 +63,8 @@ mod templates;
 mod timestamp;
 mod tokens;
 mod user;
+#[cfg(feature = "webhooks")]
+mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -73,6 +79,7 @@ pub use engine::{
     RESET_REQUESTED_MESSAGE,
 };
 pub use error::{Error, FieldError};
+pub use event_handler::{EventHandler, HandlerError};
 #[cfg(feature = "http")]
 pub use http::{
     openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, ApiRequest, ApiResponse,
@@ -107,3 +114,8 @@ pub use storage::SqliteStorage;
 pub use storage::{MemoryStorage, Storage, StorageError};
 pub use tokens::{AccessClaims, AccessToken, AccessTokenIssuer, OpaqueToken, TokenHash, Tokens};
 pub use user::{User, UserRecord};
+#[cfg(feature = "webhooks")]
+pub use webhooks::{
+    WebhookError, WebhookSecret, WebhookSettings, MAX_WEBHOOK_SECRET_BYTES,
+    MIN_WEBHOOK_SECRET_BYTES, WEBHOOK_SECRET_PREFIX,
+};

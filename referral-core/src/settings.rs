@@ -10,6 +10,8 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::mailer::{MailSettings, Mailer};
+#[cfg(feature = "webhooks")]
+use crate::webhooks::WebhookSettings;
 
 /// Address the service listens on when `BIND` is unset.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
@@ -28,6 +30,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://referral.db";
 /// | `MAIL_SERVER`, `MAIL_PORT`, `MAIL_USE_TLS`, `MAIL_USE_SSL`, `MAIL_USERNAME`, `MAIL_PASSWORD`, `MAIL_FROM` | unset: mail is logged, not sent |
 /// | `MAIL_API_KEY`, `MAIL_DOMAIN` (Mailgun), `MAIL_API_URL` | for the HTTP providers |
 /// | `TRUSTED_PROXIES` | none: the client address is the socket peer; else comma-separated CIDRs (or addresses) whose `X-Forwarded-For` is believed |
+/// | `WEBHOOK_URL`, `WEBHOOK_SECRET` | none: no webhooks; both set (the secret as `whsec_<base64>`): every event is POSTed there, signed (feature `webhooks`) |
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), referral_core::Error> {
@@ -50,6 +53,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// How mail is sent: log, SMTP or an HTTP provider.
     pub mail: MailSettings,
+    /// Where events are POSTed, if anywhere.
+    #[cfg(feature = "webhooks")]
+    pub webhook: Option<WebhookSettings>,
 }
 
 impl Settings {
@@ -78,6 +84,8 @@ impl Settings {
             app_base_url: get("APP_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
             trusted_proxies: parse_proxies(get("TRUSTED_PROXIES").as_deref().unwrap_or(""))?,
             mail: MailSettings::from_lookup(&lookup)?,
+            #[cfg(feature = "webhooks")]
+            webhook: webhook_settings(get("WEBHOOK_URL"), get("WEBHOOK_SECRET"))?,
         })
     }
 
@@ -98,14 +106,50 @@ impl Settings {
         };
         let config = config.build()?;
         let storage = crate::storage::open(&self.database_url).await?;
-        Engine::builder(config)
+        let builder = Engine::builder(config)
             .storage(storage)
-            .mailer(self.mailer()?)
-            .build()
+            .mailer(self.mailer()?);
+        #[cfg(feature = "webhooks")]
+        let builder = match &self.webhook {
+            Some(webhook) => builder.webhook(webhook.clone()),
+            None => builder,
+        };
+        builder.build()
     }
 
     fn mailer(&self) -> Result<Arc<dyn Mailer>, Error> {
         self.mail.mailer()
+    }
+}
+
+/// `WEBHOOK_URL` and `WEBHOOK_SECRET`: both or neither.
+#[cfg(feature = "webhooks")]
+fn webhook_settings(
+    url: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<WebhookSettings>, Error> {
+    let in_variable = |error: Error, variable: &str| match error {
+        Error::Config(message) => Error::Config(format!("{variable}: {message}")),
+        other => other,
+    };
+    match (url, secret) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(Error::Config(
+            "WEBHOOK_URL is set but WEBHOOK_SECRET is not: set the secret the receiver \
+             verifies signatures with (whsec_ then base64)"
+                .into(),
+        )),
+        (None, Some(_)) => Err(Error::Config(
+            "WEBHOOK_SECRET is set but WEBHOOK_URL is not: set where events are POSTed".into(),
+        )),
+        (Some(url), Some(secret)) => {
+            // Check the secret first, so a bad URL's message never has to mention it.
+            crate::webhooks::WebhookSecret::parse(&secret)
+                .map_err(|error| in_variable(error, "WEBHOOK_SECRET"))?;
+            WebhookSettings::new(&url, &secret)
+                .map(Some)
+                .map_err(|error| in_variable(error, "WEBHOOK_URL"))
+        }
     }
 }
 
@@ -170,6 +214,44 @@ mod tests {
         assert!(settings(&[]).unwrap().trusted_proxies.is_empty());
         let err = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")]).unwrap_err();
         assert!(err.to_string().contains("TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[cfg(feature = "webhooks")]
+    #[test]
+    fn webhooks_need_both_a_url_and_a_secret() {
+        assert!(settings(&[]).unwrap().webhook.is_none());
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let both = settings(&[
+            ("WEBHOOK_URL", "https://hooks.example/in"),
+            ("WEBHOOK_SECRET", secret),
+        ])
+        .unwrap();
+        assert_eq!(both.webhook.unwrap().url, "https://hooks.example/in");
+        for (vars, says) in [
+            (
+                &[("WEBHOOK_URL", "https://hooks.example/in")][..],
+                "WEBHOOK_SECRET is not",
+            ),
+            (&[("WEBHOOK_SECRET", secret)][..], "WEBHOOK_URL is not"),
+            (
+                &[
+                    ("WEBHOOK_URL", "https://hooks.example/in"),
+                    ("WEBHOOK_SECRET", "hunter2"),
+                ][..],
+                "WEBHOOK_SECRET: the webhook secret must start with",
+            ),
+            (
+                &[("WEBHOOK_URL", "hooks.example"), ("WEBHOOK_SECRET", secret)][..],
+                "WEBHOOK_URL: the webhook URL",
+            ),
+        ] {
+            let err = settings(vars).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+            assert!(
+                !err.contains("MfKQ9r8"),
+                "the secret is never repeated: {err}"
+            );
+        }
     }
 
     #[test]

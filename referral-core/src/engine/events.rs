@@ -11,8 +11,13 @@ use uuid::Uuid;
 use super::Engine;
 use crate::storage::OutboxMessage;
 
-/// The outbox topic prefix of events (`event.user.registered`, …).
-pub(crate) const EVENT_TOPIC_PREFIX: &str = "event.";
+/// The outbox topic of events, whatever their type (the payload names it): one user's
+/// events share it, so storage hands them out one at a time, in the order they were
+/// written, and each is fanned out before the next.
+pub(crate) const EVENT_TOPIC: &str = "event";
+
+/// The topic prefix of events an earlier version queued (`event.user.registered`, …).
+pub(crate) const LEGACY_EVENT_TOPIC_PREFIX: &str = "event.";
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,7 +118,7 @@ impl Engine {
         };
         OutboxMessage {
             id,
-            topic: format!("{EVENT_TOPIC_PREFIX}{}", kind.as_str()),
+            topic: EVENT_TOPIC.to_owned(),
             user_id: user,
             // An `Event` is plain data: it always serialises.
             payload: serde_json::to_string(&event).unwrap_or_default(),

@@ -20,6 +20,7 @@ use crate::client_address::client_address;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
+use crate::event_handler::{check_handler_name, EventHandler};
 use crate::mailer::{DisabledMailer, Mailer};
 use crate::password::PasswordHasher;
 use crate::rate_limit::{RateKeys, RateLimit, RateScope};
@@ -27,10 +28,13 @@ use crate::referral_code::ReferralCode;
 use crate::storage::{MemoryStorage, Storage};
 use crate::tokens::AccessTokenIssuer;
 use crate::user::{User, UserRecord};
+#[cfg(feature = "webhooks")]
+use crate::webhooks::{Webhook, WebhookSettings};
 
 pub use accounts::{NewAccount, Registered};
-pub(crate) use events::EVENT_TOPIC_PREFIX;
 pub use events::{Event, EventType};
+pub(crate) use events::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX};
+pub(crate) use referrals::check_limit;
 pub use referrals::{
     Referral, ReferralPage, ReferralStats, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW,
 };
@@ -66,6 +70,9 @@ struct Inner {
     access: AccessTokenIssuer,
     rate_keys: RateKeys,
     outbox_ready: Notify,
+    handlers: Vec<(String, Arc<dyn EventHandler>)>,
+    #[cfg(feature = "webhooks")]
+    webhook: Option<Webhook>,
 }
 
 impl fmt::Debug for Engine {
@@ -84,6 +91,9 @@ pub struct EngineBuilder {
     storage: Arc<dyn Storage>,
     mailer: Option<Arc<dyn Mailer>>,
     clock: Arc<dyn Clock>,
+    handlers: Vec<(String, Arc<dyn EventHandler>)>,
+    #[cfg(feature = "webhooks")]
+    webhook: Option<WebhookSettings>,
 }
 
 impl EngineBuilder {
@@ -106,9 +116,46 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds an in-process [`EventHandler`] under `name`, which every event is delivered to
+    /// (at least once, in order per user). Several may be added, each under its own name: 1
+    /// to 64 characters of `a-z 0-9 _ - .`, kept in the outbox with its deliveries, so keep
+    /// it stable across restarts. A bad or repeated name fails [`build`](Self::build).
+    pub fn event_handler(
+        mut self,
+        name: impl Into<String>,
+        handler: Arc<dyn EventHandler>,
+    ) -> Self {
+        self.handlers.push((name.into(), handler));
+        self
+    }
+
+    /// Delivers every event to a webhook too, as POSTs signed the Standard Webhooks way
+    /// (feature `webhooks`).
+    #[cfg(feature = "webhooks")]
+    pub fn webhook(mut self, settings: WebhookSettings) -> Self {
+        self.webhook = Some(settings);
+        self
+    }
+
     /// Builds the engine.
+    ///
+    /// Errors: [`Error::Config`] for an event handler name that is malformed or given twice
+    /// (and what building the hasher, keys and webhook client refuses).
     pub fn build(self) -> Result<Engine, Error> {
         let config = self.config;
+        for (at, (name, _)) in self.handlers.iter().enumerate() {
+            check_handler_name(name).map_err(Error::Config)?;
+            if self.handlers[..at]
+                .iter()
+                .any(|(earlier, _)| earlier == name)
+            {
+                return Err(Error::Config(format!(
+                    "two event handlers are named {name:?}; each needs a name of its own"
+                )));
+            }
+        }
+        #[cfg(feature = "webhooks")]
+        let webhook = self.webhook.map(Webhook::new).transpose()?;
         let hasher = PasswordHasher::with_limits(config.argon2, config.hashing)?;
         let access = AccessTokenIssuer::new(
             config.secret.as_bytes(),
@@ -135,6 +182,9 @@ impl EngineBuilder {
                 access,
                 rate_keys,
                 outbox_ready: Notify::new(),
+                handlers: self.handlers,
+                #[cfg(feature = "webhooks")]
+                webhook,
             }),
         })
     }
@@ -148,6 +198,9 @@ impl Engine {
             storage: Arc::new(MemoryStorage::new()),
             mailer: None,
             clock: Arc::new(SystemClock),
+            handlers: Vec::new(),
+            #[cfg(feature = "webhooks")]
+            webhook: None,
         }
     }
 
@@ -164,6 +217,34 @@ impl Engine {
     /// The mailer the outbox dispatcher uses.
     pub fn mailer(&self) -> &Arc<dyn Mailer> {
         &self.inner.mailer
+    }
+
+    /// The names of the registered event handlers, in the order they were added.
+    pub fn event_handler_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.handlers.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The event handler registered under `name`.
+    pub(crate) fn event_handler(&self, name: &str) -> Option<&Arc<dyn EventHandler>> {
+        self.inner
+            .handlers
+            .iter()
+            .find(|(registered, _)| registered == name)
+            .map(|(_, handler)| handler)
+    }
+
+    /// Whether events go to a webhook too.
+    pub fn has_webhook(&self) -> bool {
+        #[cfg(feature = "webhooks")]
+        return self.inner.webhook.is_some();
+        #[cfg(not(feature = "webhooks"))]
+        return false;
+    }
+
+    /// The webhook events go to, if configured.
+    #[cfg(feature = "webhooks")]
+    pub(crate) fn webhook(&self) -> Option<&Webhook> {
+        self.inner.webhook.as_ref()
     }
 
     /// The password hasher (argon2id with the configured cost).

@@ -3,19 +3,22 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Event};
 use crate::error::Error;
+use crate::event_handler::EventHandler;
 use crate::mailer::{MailError, Message};
 use crate::storage::{OutboxMessage, PruneReport, StorageError};
 
-use super::deliveries::prepare;
+use super::deliveries::{prepare, Work};
 
-/// Delivers the messages the engine queued in the storage outbox.
+/// Delivers the messages the engine queued in the storage outbox: mail through the mailer,
+/// events to each registered [`EventHandler`] and to the webhook.
 ///
 /// Use [`spawn`](Self::spawn) (or [`run`](Self::run) in a task of your own) in every server
 /// process; call [`dispatch_due`](Self::dispatch_due) to do one round by hand (tests, cron).
@@ -39,10 +42,14 @@ pub struct OutboxDispatcher {
 /// What one round of [`OutboxDispatcher::dispatch_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DispatchReport {
-    /// Messages the mailer accepted, now marked done.
+    /// Messages delivered (a mail the mailer accepted, an event a handler or the webhook
+    /// took), now marked done.
     pub sent: u32,
-    /// Messages with nothing to send (a reset for an unknown email), marked done.
+    /// Messages with nothing to send (a reset for an unknown email, an event with no handler
+    /// and no webhook configured), marked done.
     pub skipped: u32,
+    /// Events replaced by one delivery per destination (delivered in later rounds).
+    pub fanned_out: u32,
     /// Messages that failed and were scheduled for a retry.
     pub failed: u32,
     /// Messages given up on (a permanent failure, or retried for too long), now dead letters.
@@ -54,7 +61,7 @@ pub struct DispatchReport {
 impl DispatchReport {
     /// Whether the round found no message to handle (whatever housekeeping did).
     pub fn is_idle(&self) -> bool {
-        self.sent + self.skipped + self.failed + self.dead == 0
+        self.sent + self.skipped + self.fanned_out + self.failed + self.dead == 0
     }
 
     fn is_empty(&self) -> bool {
@@ -73,6 +80,7 @@ impl Engine {
 enum Delivery {
     Sent,
     Skipped,
+    FannedOut(Vec<OutboxMessage>),
     Retry {
         error: String,
         after: time::Duration,
@@ -122,9 +130,10 @@ impl OutboxDispatcher {
             .await?)
     }
 
-    /// Dispatches until `shutdown` resolves: a round now, then another whenever the engine
-    /// queues something ([`Engine::outbox_ready`]) or [`OutboxPolicy::poll_interval`]
-    /// passes; housekeeping every [`OutboxPolicy::housekeeping_interval`].
+    /// Dispatches until `shutdown` resolves: a round now, then another at once when that
+    /// one handled messages, else whenever the engine queues something
+    /// ([`Engine::outbox_ready`]) or [`OutboxPolicy::poll_interval`] passes; housekeeping
+    /// every [`OutboxPolicy::housekeeping_interval`].
     ///
     /// Storage errors are logged and the round is tried again later; this never returns
     /// early. On shutdown the message being sent is finished and recorded; messages claimed
@@ -153,13 +162,22 @@ impl OutboxDispatcher {
                 outcome = &mut round => Turn::Done(outcome),
                 () = &mut shutdown => Turn::Stop,
             };
-            match turn {
-                Turn::Done(outcome) => log_round(outcome),
+            let busy = match turn {
+                Turn::Done(outcome) => {
+                    let busy = outcome.as_ref().is_ok_and(|report| !report.is_idle());
+                    log_round(outcome);
+                    busy
+                }
                 Turn::Stop => {
                     stopping.store(true, Ordering::Relaxed);
                     log_round(round.await);
                     return;
                 }
+            };
+            // A busy round may have made more work due at once (an event's deliveries, a
+            // user's next event): go again without waiting.
+            if busy {
+                continue;
             }
             tokio::select! {
                 () = &mut shutdown => return,
@@ -208,6 +226,12 @@ impl OutboxDispatcher {
             let delivery = self.deliver(&message).await?;
             let now = self.engine.now();
             match delivery {
+                Delivery::FannedOut(copies) => {
+                    // `false`: another dispatcher, whose lease ran out, fanned it out first.
+                    if storage.fan_out_event(message.id, copies, now).await? {
+                        report.fanned_out += 1;
+                    }
+                }
                 Delivery::Sent | Delivery::Skipped => {
                     if let Err(error) = storage.complete_outbox(message.id, now).await {
                         tracing::error!(
@@ -252,12 +276,11 @@ impl OutboxDispatcher {
         Ok(report)
     }
 
-    /// Prepares and sends one message. Only a storage outage is an error (the round stops
-    /// and the message is claimed again after its lease).
+    /// Prepares and delivers one message. Only a storage outage is an error (the round
+    /// stops and the message is claimed again after its lease).
     async fn deliver(&self, message: &OutboxMessage) -> Result<Delivery, Error> {
-        let mail = match prepare(&self.engine, message).await {
-            Ok(Some(mail)) => mail,
-            Ok(None) => return Ok(Delivery::Skipped),
+        let work = match prepare(&self.engine, message).await {
+            Ok(work) => work,
             Err(Error::Storage(StorageError::Unavailable(source))) => {
                 return Err(Error::Storage(StorageError::Unavailable(source)))
             }
@@ -267,57 +290,144 @@ impl OutboxDispatcher {
                 })
             }
         };
-        let policy = self.engine.config().outbox();
-        Ok(match self.send(&mail).await {
+        let attempt = match work {
+            Work::Nothing => return Ok(Delivery::Skipped),
+            Work::FanOut(copies) => return Ok(Delivery::FannedOut(copies)),
+            Work::Mail(mail) => self.send(mail).await,
+            Work::Handler(handler, event) => self.hand_to(handler, event).await,
+            #[cfg(feature = "webhooks")]
+            Work::Webhook { event_id, body } => self.post_webhook(event_id, body).await,
+            Work::Elsewhere(reason) => Err(Failure {
+                error: reason,
+                permanent: false,
+                retry_after: None,
+            }),
+        };
+        Ok(match attempt {
             Ok(()) => Delivery::Sent,
-            Err(error) if error.is_permanent() => Delivery::Dead {
-                reason: error.to_string(),
-            },
-            Err(error) => {
-                let queued_for = self.engine.now() - message.created_at;
-                if queued_for >= policy.give_up_after {
-                    Delivery::Dead {
-                        reason: format!(
-                            "gave up after {} hours of retries; last error: {error}",
-                            queued_for.whole_hours()
-                        ),
-                    }
-                } else {
-                    // The server's own delay when it gave one (a provider's 429), never less
-                    // than the backoff.
-                    let asked = error
-                        .retry_after()
-                        .and_then(|delay| time::Duration::try_from(delay).ok())
-                        .map_or(time::Duration::ZERO, |delay| delay.min(policy.backoff_max));
-                    Delivery::Retry {
-                        error: error.to_string(),
-                        after: policy.backoff(message.attempts).max(asked),
-                    }
-                }
-            }
+            Err(failure) => self.after(message, failure),
         })
     }
 
-    /// Sends one message in a task of its own, bounded by half the lease: a mailer that
-    /// hangs or panics fails this attempt, never the dispatcher, and a send never outlives
-    /// the claim that protects it from a second dispatcher.
-    async fn send(&self, message: &Message) -> Result<(), MailError> {
+    /// What a failed attempt leads to: a dead letter when it is permanent or the message has
+    /// been retried for [`OutboxPolicy::give_up_after`](crate::OutboxPolicy::give_up_after),
+    /// else a retry after the backoff (or the delay the other side asked for, if longer).
+    fn after(&self, message: &OutboxMessage, failure: Failure) -> Delivery {
+        let policy = self.engine.config().outbox();
+        if failure.permanent {
+            return Delivery::Dead {
+                reason: failure.error,
+            };
+        }
+        let queued_for = self.engine.now() - message.created_at;
+        if queued_for >= policy.give_up_after {
+            return Delivery::Dead {
+                reason: format!(
+                    "gave up after {} hours of retries; last error: {}",
+                    queued_for.whole_hours(),
+                    failure.error
+                ),
+            };
+        }
+        let asked = failure
+            .retry_after
+            .and_then(|delay| time::Duration::try_from(delay).ok())
+            .map_or(time::Duration::ZERO, |delay| delay.min(policy.backoff_max));
+        Delivery::Retry {
+            error: failure.error,
+            after: policy.backoff(message.attempts).max(asked),
+        }
+    }
+
+    /// Sends one mail.
+    async fn send(&self, message: Message) -> Result<(), Failure> {
         let mailer = self.engine.mailer().clone();
-        let message = message.clone();
-        let mut task = tokio::spawn(async move { mailer.send(&message).await });
+        self.bounded("the mailer", async move {
+            mailer.send(&message).await.map_err(Failure::from)
+        })
+        .await
+    }
+
+    /// Hands one event to one handler.
+    async fn hand_to(&self, handler: Arc<dyn EventHandler>, event: Event) -> Result<(), Failure> {
+        self.bounded("the event handler", async move {
+            handler.handle(&event).await.map_err(|error| Failure {
+                permanent: error.is_permanent(),
+                error: error.to_string(),
+                retry_after: None,
+            })
+        })
+        .await
+    }
+
+    /// POSTs one event to the webhook.
+    #[cfg(feature = "webhooks")]
+    async fn post_webhook(&self, event_id: uuid::Uuid, body: String) -> Result<(), Failure> {
+        let Some(webhook) = self.engine.webhook().cloned() else {
+            return Err(Failure {
+                error: "no webhook is configured in this process".into(),
+                permanent: false,
+                retry_after: None,
+            });
+        };
+        let now = self.engine.now();
+        self.bounded("the webhook", async move {
+            webhook
+                .post(event_id, now, &body)
+                .await
+                .map_err(|error| Failure {
+                    error: error.to_string(),
+                    permanent: false,
+                    retry_after: error.retry_after(),
+                })
+        })
+        .await
+    }
+
+    /// Runs one delivery attempt in a task of its own, bounded by half the lease: a mailer,
+    /// handler or receiver that hangs or panics fails this attempt, never the dispatcher,
+    /// and an attempt never outlives the claim that protects it from a second dispatcher.
+    async fn bounded(
+        &self,
+        what: &str,
+        attempt: impl Future<Output = Result<(), Failure>> + Send + 'static,
+    ) -> Result<(), Failure> {
+        let mut task = tokio::spawn(attempt);
         let limit = (self.engine.config().outbox().lease / 2_i32).unsigned_abs();
+        let failed = |error: String| Failure {
+            error,
+            permanent: false,
+            retry_after: None,
+        };
         match tokio::time::timeout(limit, &mut task).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(join_error)) => Err(MailError::Unavailable(format!(
-                "the mailer failed unexpectedly: {join_error}"
-            ))),
+            Ok(Err(join_error)) => Err(failed(format!("{what} failed unexpectedly: {join_error}"))),
             Err(_elapsed) => {
                 task.abort();
-                Err(MailError::Unavailable(format!(
-                    "the mailer did not answer within {} seconds",
+                Err(failed(format!(
+                    "{what} did not answer within {} seconds",
                     limit.as_secs()
                 )))
             }
+        }
+    }
+}
+
+/// Why one delivery attempt failed.
+struct Failure {
+    error: String,
+    /// Retrying is pointless: a dead letter at once.
+    permanent: bool,
+    /// The delay the other side asked for (a provider's 429).
+    retry_after: Option<std::time::Duration>,
+}
+
+impl From<MailError> for Failure {
+    fn from(error: MailError) -> Self {
+        Failure {
+            permanent: error.is_permanent(),
+            retry_after: error.retry_after(),
+            error: error.to_string(),
         }
     }
 }
@@ -333,6 +443,7 @@ fn log_round(outcome: Result<DispatchReport, Error>) {
         Ok(report) => tracing::debug!(
             sent = report.sent,
             skipped = report.skipped,
+            fanned_out = report.fanned_out,
             failed = report.failed,
             dead = report.dead,
             pruned = ?report.pruned,

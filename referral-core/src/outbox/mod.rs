@@ -7,7 +7,14 @@
 //! it. Dispatchers claim messages with a lease ([`OutboxPolicy::lease`]), so several server
 //! instances sharing one database send each message once; a message is sent again only if
 //! its dispatcher died, or could not record the success, before the lease ran out.
+//!
+//! Events go the same road: the engine writes each with its change (topic `event`),
+//! and the dispatcher fans it out into one delivery per destination (each registered
+//! [`EventHandler`](crate::EventHandler), the webhook), each retried and given up on by
+//! itself. Storage claims the messages of one topic about one user in order, so each
+//! destination receives a user's events in the order they happened.
 
+mod dead_letters;
 mod deliveries;
 mod dispatcher;
 mod policy;

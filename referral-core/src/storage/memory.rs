@@ -1,6 +1,6 @@
 //! `MemoryStorage`: a complete in-memory `Storage`, for tests and quick starts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -533,6 +533,18 @@ impl Storage for MemoryStorage {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StorageError> {
         let mut data = self.data()?;
+        // The earliest open message of each (topic, user): only it may be claimed.
+        let mut first_open: HashMap<(&str, Uuid), (OffsetDateTime, Uuid)> = HashMap::new();
+        for entry in data.outbox.values().filter(|entry| entry.is_open()) {
+            if let Some(user) = entry.message.user_id {
+                let order = (entry.message.created_at, entry.message.id);
+                first_open
+                    .entry((entry.message.topic.as_str(), user))
+                    .and_modify(|first| *first = (*first).min(order))
+                    .or_insert(order);
+            }
+        }
+        let in_turn: HashSet<Uuid> = first_open.into_values().map(|(_, id)| id).collect();
         let mut due: Vec<&mut OutboxEntry> = data
             .outbox
             .values_mut()
@@ -540,6 +552,7 @@ impl Storage for MemoryStorage {
                 entry.is_open()
                     && entry.next_attempt_at <= now
                     && entry.lease_until.is_none_or(|lease| lease <= now)
+                    && (entry.message.user_id.is_none() || in_turn.contains(&entry.message.id))
             })
             .collect();
         due.sort_by_key(|entry| (entry.next_attempt_at, entry.message.id));
@@ -552,6 +565,32 @@ impl Storage for MemoryStorage {
                 entry.message.clone()
             })
             .collect())
+    }
+
+    async fn fan_out_event(
+        &self,
+        id: Uuid,
+        copies: Vec<OutboxMessage>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut data = self.data()?;
+        if !data.outbox.get(&id).is_some_and(OutboxEntry::is_open) {
+            return Ok(false);
+        }
+        if copies
+            .iter()
+            .any(|copy| copy.id == id || data.outbox.contains_key(&copy.id))
+        {
+            return Err(StorageError::backend("outbox message id already stored"));
+        }
+        if let Some(entry) = data.outbox.get_mut(&id) {
+            entry.sent_at = Some(now);
+            entry.lease_until = None;
+        }
+        for copy in copies {
+            data.outbox.insert(copy.id, OutboxEntry::new(copy));
+        }
+        Ok(true)
     }
 
     async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError> {

@@ -234,12 +234,29 @@ pub trait Storage: Send + Sync + 'static {
     /// `next_attempt_at <= now`, not leased or with an expired lease), oldest due first,
     /// leasing each until `lease_until` and counting an attempt. Concurrent claimers never
     /// receive the same message while its lease runs.
+    ///
+    /// Messages of one topic about one user are claimed in order: a message with a
+    /// `user_id` is not claimed while an earlier one (by `created_at`, then `id`) of the same
+    /// topic and user is still open (neither done nor dead), leased or waiting for a retry.
+    /// That is what keeps one user's events in order at each destination.
     async fn claim_outbox(
         &self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StorageError>;
+
+    /// Replaces a claimed message by `copies` (an event by one delivery per destination),
+    /// atomically: the message is marked done at `now` and the copies are queued, due at
+    /// their `created_at`. Returns `false`, writing nothing, when the message is no longer
+    /// open (done or dead already: a second dispatcher whose lease ran out fanned it out
+    /// first), so an event is fanned out once.
+    async fn fan_out_event(
+        &self,
+        id: Uuid,
+        copies: Vec<OutboxMessage>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
 
     /// Marks a claimed message done (sent, or nothing to send); it is never claimed again.
     async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError>;

@@ -143,6 +143,11 @@ impl Dialect for Postgres {
             description: "vanity codes",
             sql: include_str!("../../migrations/postgres/20261202200000_vanity_codes.sql"),
         },
+        Migration {
+            version: 20261202300000,
+            description: "event deliveries",
+            sql: include_str!("../../migrations/postgres/20261202300000_event_deliveries.sql"),
+        },
     ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[
         LegacyMigration {

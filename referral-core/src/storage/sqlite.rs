@@ -194,6 +194,11 @@ impl Dialect for Sqlite {
             description: "vanity codes",
             sql: include_str!("../../migrations/sqlite/20261202200000_vanity_codes.sql"),
         },
+        Migration {
+            version: 20261202300000,
+            description: "event deliveries",
+            sql: include_str!("../../migrations/sqlite/20261202300000_event_deliveries.sql"),
+        },
     ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[LegacyMigration {
         version: 20260301000000,

@@ -63,6 +63,8 @@ pub enum StorageCall {
     EnqueueOutbox,
     /// [`Storage::claim_outbox`].
     ClaimOutbox,
+    /// [`Storage::fan_out_event`].
+    FanOutEvent,
     /// [`Storage::complete_outbox`].
     CompleteOutbox,
     /// [`Storage::fail_outbox`].
@@ -439,6 +441,19 @@ impl Storage for PausingStorage {
         self.step(
             StorageCall::ClaimOutbox,
             self.inner.claim_outbox(now, lease_until, limit),
+        )
+        .await
+    }
+
+    async fn fan_out_event(
+        &self,
+        id: Uuid,
+        copies: Vec<OutboxMessage>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        self.step(
+            StorageCall::FanOutEvent,
+            self.inner.fan_out_event(id, copies, now),
         )
         .await
     }

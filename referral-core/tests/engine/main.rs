@@ -6,6 +6,7 @@
 mod harness;
 
 mod accounts;
+mod events;
 mod limits;
 mod referrals;
 mod reset;

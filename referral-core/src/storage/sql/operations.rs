@@ -649,6 +649,29 @@ where
         rows.into_iter().map(OutboxRow::into_message).collect()
     }
 
+    async fn fan_out_event(
+        &self,
+        id: Uuid,
+        copies: Vec<OutboxMessage>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(&self.queries.fan_out_done)
+            .bind(id)
+            .bind(to_micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        if DB::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        for copy in &copies {
+            self.insert_outbox(&mut *tx, copy).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
+    }
+
     async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError> {
         sqlx::query(&self.queries.complete_outbox)
             .bind(id)

@@ -75,6 +75,8 @@ pub(crate) struct Queries {
     pub(crate) insert_outbox: String,
     /// `$1` now, `$2` lease end, `$3` limit.
     pub(crate) claim_outbox: String,
+    /// `$1` id, `$2` now: marks an open message done (the event a fan-out replaces).
+    pub(crate) fan_out_done: String,
     pub(crate) complete_outbox: String,
     pub(crate) fail_outbox: String,
     /// `$1` id, `$2` now, `$3` reason.
@@ -224,14 +226,22 @@ impl Queries {
             insert_outbox: r("INSERT INTO {outbox} \
                  (id, topic, user_id, payload, attempts, created_at, next_attempt_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6)"),
+            // A message about a user waits while an earlier one of its topic and user is
+            // open (served by the `outbox_order` index): one user's events stay in order.
             claim_outbox: r(concat!(
                 "UPDATE {outbox} SET lease_until = $2, attempts = attempts + 1 ",
-                "WHERE id IN (SELECT id FROM {outbox} ",
-                "WHERE sent_at IS NULL AND died_at IS NULL AND next_attempt_at <= $1 ",
-                "AND (lease_until IS NULL OR lease_until <= $1) ",
-                "ORDER BY next_attempt_at, id LIMIT $3{skip_locked}) RETURNING ",
+                "WHERE id IN (SELECT o.id FROM {outbox} o ",
+                "WHERE o.sent_at IS NULL AND o.died_at IS NULL AND o.next_attempt_at <= $1 ",
+                "AND (o.lease_until IS NULL OR o.lease_until <= $1) ",
+                "AND (o.user_id IS NULL OR NOT EXISTS (SELECT 1 FROM {outbox} e ",
+                "WHERE e.topic = o.topic AND e.user_id = o.user_id ",
+                "AND e.sent_at IS NULL AND e.died_at IS NULL ",
+                "AND (e.created_at, e.id) < (o.created_at, o.id))) ",
+                "ORDER BY o.next_attempt_at, o.id LIMIT $3{skip_locked}) RETURNING ",
                 outbox_columns!()
             )),
+            fan_out_done: r("UPDATE {outbox} SET sent_at = $2, lease_until = NULL \
+                 WHERE id = $1 AND sent_at IS NULL AND died_at IS NULL"),
             complete_outbox: r("UPDATE {outbox} SET sent_at = $2, lease_until = NULL \
                  WHERE id = $1"),
             fail_outbox: r("UPDATE {outbox} \

@@ -276,7 +276,8 @@ pub async fn a_rehash_never_overwrites_a_newer_password(storage: &dyn Storage) {
 /// a refused registration queues none.
 pub async fn registration_queues_its_messages_with_the_account(storage: &dyn Storage) {
     let ada = user("ada", T0);
-    let queued = vec![welcome(&ada, T0), welcome(&ada, T0)];
+    // Two topics: messages of one topic about one user are claimed one at a time.
+    let queued = vec![welcome(&ada, T0), about(&ada, "event", T0)];
     let new = NewUser {
         outbox: queued.clone(),
         ..registration(ada.clone())

@@ -20,8 +20,9 @@
 //! timestamps in whole microseconds, because SQL backends keep no finer precision.
 //!
 //! The cases live in files by concern: `accounts`, `sessions` (refresh tokens), `resets`,
-//! `rate_limits`, `referrals`, `codes` (vanity codes and aliases), `outbox`, `pruning`, `concurrency` (races every backend must
-//! settle the same way); `setup` builds the records they write.
+//! `rate_limits`, `referrals`, `codes` (vanity codes and aliases), `outbox`, `events`
+//! (fan-out, order per user), `pruning`, `concurrency` (races every backend must settle the
+//! same way); `setup` builds the records they write.
 //!
 //! Not API-stable: cases are added as rules are.
 
@@ -32,6 +33,7 @@ use crate::storage::Storage;
 mod accounts;
 mod codes;
 mod concurrency;
+mod events;
 mod outbox;
 mod pruning;
 mod rate_limits;
@@ -43,6 +45,7 @@ mod setup;
 pub use accounts::*;
 pub use codes::*;
 pub use concurrency::*;
+pub use events::*;
 pub use outbox::*;
 pub use pruning::*;
 pub use rate_limits::*;
@@ -199,6 +202,11 @@ macro_rules! __storage_contract_cases {
             a_dead_letter_is_never_claimed_until_redelivered,
             dead_letters_are_listed_newest_first_in_pages,
             a_sent_message_never_becomes_a_dead_letter,
+            // events
+            a_users_messages_of_one_topic_are_claimed_in_order,
+            a_failing_message_holds_back_only_its_users_later_messages,
+            an_event_is_fanned_out_once_into_its_deliveries,
+            concurrent_fan_outs_of_one_event_have_exactly_one_winner,
             // pruning
             pruning_deletes_ended_windows_and_dead_tokens_only,
             pruning_deletes_only_messages_done_before_the_cutoff,

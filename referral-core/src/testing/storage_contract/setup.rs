@@ -214,3 +214,23 @@ pub(super) fn welcome(user: &UserRecord, created_at: OffsetDateTime) -> OutboxMe
         created_at,
     }
 }
+
+/// A message of `topic` about `user` (an event, a delivery of one), due at `created_at`.
+pub(super) fn about(user: &UserRecord, topic: &str, created_at: OffsetDateTime) -> OutboxMessage {
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        topic: topic.to_owned(),
+        user_id: Some(user.id),
+        payload: format!("{{\"id\":\"{}\"}}", Uuid::now_v7()),
+        attempts: 0,
+        created_at,
+    }
+}
+
+/// Queues `message` on its own.
+pub(super) async fn enqueue(storage: &dyn Storage, message: &OutboxMessage) {
+    storage
+        .enqueue_outbox(message.clone())
+        .await
+        .expect("queueing a message");
+}
