@@ -8,7 +8,7 @@ mod linktree;
 
 mod support_axum;
 
-use linktree::{app, Db, AUTH_PREFIX};
+use linktree::{app, default_handle, Db, AUTH_PREFIX};
 use referral::{Argon2Params, Config};
 use serde_json::{json, Value};
 use support_axum::spawn_axum;
@@ -176,4 +176,79 @@ async fn on_postgres_the_app_and_the_library_share_a_database_in_both_orders_acr
     .unwrap();
     assert_eq!(columns, vec!["id", "note"]);
     pool.close().await;
+}
+
+/// A sign-up gets its profile row from the app's `user.registered` handler once the outbox
+/// delivers the event (at least once: a redelivery changes nothing), so the new user can add
+/// links before choosing a handle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_gets_its_profile_row_from_the_user_registered_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("linktree.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    let (router, engine) = app(db, config(), true).await.unwrap();
+    let server = spawn_axum(router).await;
+    let base = server.base_url.clone();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let registered = json_of(
+        client
+            .post(format!("{base}{AUTH_PREFIX}/register"))
+            .json(&json!({ "email": "lin@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let user_id: uuid::Uuid = registered["user"]["id"].as_str().unwrap().parse().unwrap();
+    let handle = default_handle(&user_id);
+    let page = |handle: String| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            client
+                .get(format!("{base}/@{handle}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        page(handle.clone()).await.status(),
+        404,
+        "not before delivery"
+    );
+    let dispatcher = engine.outbox_dispatcher();
+    while !dispatcher.dispatch_due().await.unwrap().is_idle() {}
+    let shown = json_of(page(handle.clone()).await, 200).await;
+    assert_eq!(shown["handle"], handle.as_str());
+
+    // The event delivered again (a dispatcher that died before recording it): no change.
+    let event = referral::Event {
+        id: uuid::Uuid::now_v7(),
+        kind: "user.registered".into(),
+        occurred_at: time::OffsetDateTime::now_utc(),
+        data: json!({ "user_id": user_id, "referrer_id": null }),
+    };
+    let db = Db::connect(&url).await.unwrap();
+    let handler = linktree::CreateProfile { db };
+    referral::EventHandler::handle(&handler, &event)
+        .await
+        .unwrap();
+    assert_eq!(json_of(page(handle.clone()).await, 200).await, shown);
+
+    let token = registered["tokens"]["access_token"].as_str().unwrap();
+    let added = client
+        .post(format!("{base}/links"))
+        .bearer_auth(token)
+        .json(&json!({ "title": "Shop", "url": "https://shop.example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        added.status(),
+        201,
+        "the profile exists without PUT /profile"
+    );
+    server.stop();
 }

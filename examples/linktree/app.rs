@@ -1,6 +1,7 @@
 //! A small Linktree-like app that embeds `referral`: its own migrations and tables (profiles
 //! with a handle, their links) keyed to the library's user id, on the library's pool, with the
-//! library's contract mounted under `/auth` and its own routes guarded by `AuthUser`.
+//! library's contract mounted under `/auth` and its own routes guarded by `AuthUser`. Every
+//! sign-up gets its profile row from a `user.registered` event handler ([`CreateProfile`]).
 //!
 //! Shared by `examples/linktree_app.rs` (the server) and `tests/linktree_app.rs`.
 
@@ -13,7 +14,9 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use referral::axum::{AuthUser, EngineRequest};
 use referral::storage::{PostgresStorage, SqliteStorage};
-use referral::{parse_json, Config, Engine, Error, LogMailer, Storage};
+use referral::{
+    parse_json, Config, Engine, Error, Event, EventHandler, HandlerError, LogMailer, Storage,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -123,6 +126,10 @@ pub async fn app(
     let engine = Engine::builder(config)
         .storage(storage)
         .mailer(Arc::new(LogMailer))
+        .event_handler(
+            "linktree-profiles",
+            Arc::new(CreateProfile { db: db.clone() }),
+        )
         .build()?;
     let router = Router::new()
         .route("/profile", put(save_profile))
@@ -135,6 +142,47 @@ pub async fn app(
             db,
         });
     Ok((router, engine))
+}
+
+/// Reacts to `user.registered` by creating the new user's profile row, with a handle made
+/// from their id (`u_` and its last 16 hex digits) until they choose one with `PUT /profile`.
+///
+/// Events come at least once: the insert does nothing when the row exists, so a second
+/// delivery changes nothing. A database error is transient (retried with backoff).
+pub struct CreateProfile {
+    /// The app's database.
+    pub db: Db,
+}
+
+/// The handle a new profile starts with.
+pub fn default_handle(user_id: &uuid::Uuid) -> String {
+    let hex = user_id.simple().to_string();
+    format!("u_{}", &hex[16..])
+}
+
+#[async_trait::async_trait]
+impl EventHandler for CreateProfile {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        if event.kind != "user.registered" {
+            return Ok(());
+        }
+        let user_id: uuid::Uuid = event.data["user_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| HandlerError::Permanent("user.registered without a user_id".into()))?;
+        let created_at = event.occurred_at.to_string();
+        on_pool!(&self.db, pool => sqlx::query(
+            "INSERT INTO profiles (user_id, handle, display_name, created_at) \
+             VALUES ($1, $2, '', $3) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user_id.to_string())
+        .bind(default_handle(&user_id))
+        .bind(&created_at)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(|error| HandlerError::Transient(format!("creating a profile failed: {error}")))
+    }
 }
 
 /// `PUT /profile` `{ "handle", "display_name" }`: the signed-in user's page.

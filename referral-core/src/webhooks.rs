@@ -191,6 +191,7 @@ impl Webhook {
     pub(crate) fn new(settings: WebhookSettings) -> Result<Self, Error> {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
             .user_agent(concat!("referral-webhooks/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
