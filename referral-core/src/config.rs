@@ -61,7 +61,7 @@ impl fmt::Debug for Secret {
 /// let config = Config::builder()
 ///     .secret("an example secret of at least thirty-two bytes")
 ///     .app_base_url("https://links.example.com/")
-///     .reward_policy(RewardPolicy { referrer: 100, referee: 25, second_tier: 10 })
+///     .reward_policy(RewardPolicy { referrer: 100, referee: 25, ..RewardPolicy::default() })
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(config.app_base_url(), "https://links.example.com");
@@ -81,6 +81,11 @@ pub struct Config {
     pub(crate) reset_mail_limit: RateLimit,
     pub(crate) registration_limit: RateLimit,
     pub(crate) reset_request_limit: RateLimit,
+    pub(crate) verification_ttl: Duration,
+    pub(crate) verification_mail_limit: RateLimit,
+    pub(crate) verification_mail_on_sign_up: bool,
+    pub(crate) login_requires_verified_email: bool,
+    pub(crate) referral_velocity_limit: RateLimit,
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) request_timeout: Duration,
     pub(crate) argon2: Argon2Params,
@@ -139,6 +144,31 @@ impl Config {
         self.reset_request_limit
     }
 
+    /// Email-verification token lifetime.
+    pub fn verification_ttl(&self) -> Duration {
+        self.verification_ttl
+    }
+
+    /// Verification mails sent per user.
+    pub fn verification_mail_limit(&self) -> RateLimit {
+        self.verification_mail_limit
+    }
+
+    /// Whether every sign-up queues a verification mail.
+    pub fn verification_mail_on_sign_up(&self) -> bool {
+        self.verification_mail_on_sign_up
+    }
+
+    /// Whether a correct login of an unverified user is refused (`403 email_not_verified`).
+    pub fn login_requires_verified_email(&self) -> bool {
+        self.login_requires_verified_email
+    }
+
+    /// Sign-ups per referrer per window past which their rewards are held for review.
+    pub fn referral_velocity_limit(&self) -> RateLimit {
+        self.referral_velocity_limit
+    }
+
     /// Proxies whose `X-Forwarded-For` is believed (see [`client_address`](crate::client_address)).
     pub fn trusted_proxies(&self) -> &[IpNet] {
         &self.trusted_proxies
@@ -181,6 +211,11 @@ pub struct ConfigBuilder {
     reset_mail_limit: RateLimit,
     registration_limit: RateLimit,
     reset_request_limit: RateLimit,
+    verification_ttl: Duration,
+    verification_mail_limit: RateLimit,
+    verification_mail_on_sign_up: bool,
+    login_requires_verified_email: bool,
+    referral_velocity_limit: RateLimit,
     trusted_proxies: Vec<IpNet>,
     request_timeout: Duration,
     argon2: Argon2Params,
@@ -204,6 +239,11 @@ impl Default for ConfigBuilder {
             reset_mail_limit: RateLimit::RESET_MAIL_DEFAULT,
             registration_limit: RateLimit::REGISTRATION_DEFAULT,
             reset_request_limit: RateLimit::RESET_REQUEST_DEFAULT,
+            verification_ttl: Duration::hours(24),
+            verification_mail_limit: RateLimit::VERIFICATION_MAIL_DEFAULT,
+            verification_mail_on_sign_up: true,
+            login_requires_verified_email: false,
+            referral_velocity_limit: RateLimit::REFERRAL_VELOCITY_DEFAULT,
             trusted_proxies: Vec::new(),
             request_timeout: Duration::seconds(10),
             argon2: Argon2Params::default(),
@@ -292,6 +332,41 @@ impl ConfigBuilder {
         self
     }
 
+    /// Email-verification token lifetime (default 24 hours).
+    pub fn verification_ttl(mut self, ttl: Duration) -> Self {
+        self.verification_ttl = ttl;
+        self
+    }
+
+    /// Verification mails sent per user per window (default 3 per hour); past it,
+    /// `POST /verify-email/resend` answers `429 rate_limited`.
+    pub fn verification_mail_limit(mut self, limit: RateLimit) -> Self {
+        self.verification_mail_limit = limit;
+        self
+    }
+
+    /// Whether every sign-up queues a verification mail (default true). Off, an app verifies
+    /// addresses its own way, or sends the first link with `POST /verify-email/resend`.
+    pub fn verification_mail_on_sign_up(mut self, on: bool) -> Self {
+        self.verification_mail_on_sign_up = on;
+        self
+    }
+
+    /// Whether a correct login of a user whose email is not verified is refused with `403
+    /// email_not_verified` (default false). Checked after the password, so it reveals
+    /// nothing to someone without it.
+    pub fn login_requires_verified_email(mut self, required: bool) -> Self {
+        self.login_requires_verified_email = required;
+        self
+    }
+
+    /// Sign-ups with one referrer's code per window (default 20 per hour) past which each
+    /// further sign-up's rewards are flagged `velocity` and held for review.
+    pub fn referral_velocity_limit(mut self, limit: RateLimit) -> Self {
+        self.referral_velocity_limit = limit;
+        self
+    }
+
     /// Proxies (CIDRs) whose `X-Forwarded-For` header is believed (default none: the client
     /// address is the socket peer).
     pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
@@ -349,6 +424,8 @@ impl ConfigBuilder {
             ("reset mail limit", self.reset_mail_limit),
             ("registration limit", self.registration_limit),
             ("reset request limit", self.reset_request_limit),
+            ("verification mail limit", self.verification_mail_limit),
+            ("referral velocity limit", self.referral_velocity_limit),
         ] {
             if limit.max == 0 {
                 return Err(Error::Config(format!("{name} needs a positive count")));
@@ -375,6 +452,11 @@ impl ConfigBuilder {
             reset_mail_limit: self.reset_mail_limit,
             registration_limit: self.registration_limit,
             reset_request_limit: self.reset_request_limit,
+            verification_ttl: positive("verification token lifetime", self.verification_ttl)?,
+            verification_mail_limit: self.verification_mail_limit,
+            verification_mail_on_sign_up: self.verification_mail_on_sign_up,
+            login_requires_verified_email: self.login_requires_verified_email,
+            referral_velocity_limit: self.referral_velocity_limit,
             trusted_proxies: self.trusted_proxies,
             request_timeout: positive("request timeout", self.request_timeout)?,
             argon2: self.argon2,

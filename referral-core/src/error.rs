@@ -62,6 +62,27 @@ pub enum Error {
     /// Unknown, used, superseded or expired password-reset token.
     #[error("The password reset token is invalid or has expired")]
     InvalidResetToken,
+    /// Unknown, used, superseded or expired email-verification token.
+    #[error("The email verification token is invalid or has expired")]
+    InvalidVerificationToken,
+    /// A correct login, but the configuration requires a verified email first.
+    #[error("Verify your email address before logging in")]
+    EmailNotVerified,
+    /// No user has that id (or the user was erased).
+    #[error("No user has that id")]
+    UnknownUser,
+    /// No reward has that id.
+    #[error("No reward has that id")]
+    UnknownReward,
+    /// A reward status change the lifecycle does not allow (only pending → approved,
+    /// pending → revoked and approved → revoked are).
+    #[error("A {} reward cannot become {}", from.as_str(), to.as_str())]
+    InvalidTransition {
+        /// The reward's status.
+        from: crate::rewards::RewardStatus,
+        /// The status asked for.
+        to: crate::rewards::RewardStatus,
+    },
     /// Unknown, rotated, revoked or expired refresh token.
     #[error("The refresh token is invalid or has expired")]
     InvalidRefreshToken,
@@ -128,6 +149,10 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::InvalidResetToken => "invalid_reset_token",
             Error::InvalidRefreshToken => "invalid_refresh_token",
+            Error::InvalidVerificationToken => "invalid_verification_token",
+            Error::EmailNotVerified => "email_not_verified",
+            Error::UnknownUser | Error::UnknownReward => "not_found",
+            Error::InvalidTransition { .. } => "invalid_transition",
             Error::RateLimited { .. } => "rate_limited",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
@@ -145,7 +170,12 @@ impl Error {
     /// The HTTP status the contract answers this error with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::InvalidJson(_) | Error::InvalidResetToken => 400,
+            Error::InvalidJson(_) | Error::InvalidResetToken | Error::InvalidVerificationToken => {
+                400
+            }
+            Error::EmailNotVerified => 403,
+            Error::UnknownUser | Error::UnknownReward => 404,
+            Error::InvalidTransition { .. } => 409,
             Error::InvalidCredentials | Error::Unauthorized | Error::InvalidRefreshToken => 401,
             Error::NotFound => 404,
             Error::MethodNotAllowed { .. } => 405,
@@ -191,6 +221,22 @@ mod tests {
             (Error::Unauthorized, 401, "unauthorized"),
             (Error::InvalidResetToken, 400, "invalid_reset_token"),
             (Error::InvalidRefreshToken, 401, "invalid_refresh_token"),
+            (
+                Error::InvalidVerificationToken,
+                400,
+                "invalid_verification_token",
+            ),
+            (Error::EmailNotVerified, 403, "email_not_verified"),
+            (Error::UnknownUser, 404, "not_found"),
+            (Error::UnknownReward, 404, "not_found"),
+            (
+                Error::InvalidTransition {
+                    from: crate::rewards::RewardStatus::Revoked,
+                    to: crate::rewards::RewardStatus::Approved,
+                },
+                409,
+                "invalid_transition",
+            ),
             (
                 Error::RateLimited {
                     retry_after_secs: 3,

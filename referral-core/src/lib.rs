@@ -74,9 +74,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder, Secret, MAX_DURATION, MIN_SECRET_BYTES};
 pub use email::{Email, EmailProblem, MAX_EMAIL_LEN};
 pub use engine::{
-    Engine, EngineBuilder, Event, EventType, NewAccount, Referral, ReferralPage, ReferralStats,
-    Registered, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE,
-    RESET_REQUESTED_MESSAGE,
+    ConversionOutcome, Engine, EngineBuilder, Event, EventType, NewAccount, Referral, ReferralPage,
+    ReferralStats, Registered, Reward, RewardPage, DEFAULT_PAGE_SIZE, MAX_CONVERSION_ID_BYTES,
+    MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
+    VERIFICATION_SENT_MESSAGE,
 };
 pub use error::{Error, FieldError};
 pub use event_handler::{EventHandler, HandlerError};
@@ -85,7 +86,8 @@ pub use http::{
     openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, ApiRequest, ApiResponse,
     Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount, PathParams, Problem,
     ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody,
-    ResetConfirmRequest, ResetRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
+    ResetConfirmRequest, ResetRequest, VerifyEmailRequest, API_PREFIX, JSON, MAX_BODY_BYTES,
+    PROBLEM_JSON,
 };
 #[cfg(feature = "mail-api")]
 pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};
@@ -104,7 +106,10 @@ pub use referral_code::{
     MalformedReferralCode, ReferralCode, VanityCodeProblem, MAX_CODE_LEN, MIN_CODE_LEN,
     RESERVED_CODES,
 };
-pub use rewards::{RewardEntry, RewardKind, RewardPolicy};
+pub use rewards::{
+    RewardApproval, RewardEntry, RewardFlag, RewardKind, RewardPolicy, RewardStatus,
+    RewardTransition,
+};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use settings::{Settings, DEFAULT_BIND, DEFAULT_DATABASE_URL};
 #[cfg(feature = "postgres")]

@@ -44,6 +44,18 @@ impl RateLimit {
         window: Duration::hours(1),
     };
 
+    /// 3 verification mails per user per hour.
+    pub const VERIFICATION_MAIL_DEFAULT: RateLimit = RateLimit {
+        max: 3,
+        window: Duration::hours(1),
+    };
+
+    /// 20 sign-ups per referrer per hour before their rewards are held for review.
+    pub const REFERRAL_VELOCITY_DEFAULT: RateLimit = RateLimit {
+        max: 20,
+        window: Duration::hours(1),
+    };
+
     /// 10 sign-ups per client address per hour.
     pub const REGISTRATION_DEFAULT: RateLimit = RateLimit {
         max: 10,
@@ -84,6 +96,10 @@ pub enum RateScope {
     RegisterFromAddress,
     /// Reset requests per client address.
     ResetFromAddress,
+    /// Verification mails per user id.
+    VerificationMail,
+    /// Sign-ups with one referrer's code, per referrer id (the velocity fraud signal).
+    ReferralVelocity,
 }
 
 impl RateScope {
@@ -93,6 +109,8 @@ impl RateScope {
             RateScope::ResetMail => b"reset-mail",
             RateScope::RegisterFromAddress => b"register-address",
             RateScope::ResetFromAddress => b"reset-address",
+            RateScope::VerificationMail => b"verification-mail",
+            RateScope::ReferralVelocity => b"referral-velocity",
         }
     }
 }

@@ -74,6 +74,45 @@ pub fn password_reset(to: &Email, link: &str, valid_minutes: i64) -> Message {
     )
 }
 
+/// The email-verification message.
+struct EmailVerification<'a> {
+    link: &'a str,
+    valid_hours: i64,
+}
+
+impl Template for EmailVerification<'_> {
+    fn subject(&self) -> String {
+        "Verify your email address".to_owned()
+    }
+
+    fn text(&self) -> String {
+        let EmailVerification { link, valid_hours } = self;
+        format!(
+            "Please confirm that this is your email address by opening this link:\n{link}\n\n\
+             The link works once and expires in {valid_hours} hours. \
+             If you did not sign up, ignore this message.\n"
+        )
+    }
+
+    fn html_body(&self) -> String {
+        let safe_link = escape_html(self.link);
+        let valid_hours = self.valid_hours;
+        format!(
+            "<p>Please confirm that this is your email address.</p>\
+             <p><a href=\"{safe_link}\">Verify my email address</a></p>\
+             <p>Or paste this link into your browser: {safe_link}</p>\
+             <p>The link works once and expires in {valid_hours} hours. \
+             If you did not sign up, ignore this message.</p>"
+        )
+    }
+}
+
+/// The email-verification message carrying `link` (built from the configured base URL
+/// only).
+pub fn email_verification(to: &Email, link: &str, valid_hours: i64) -> Message {
+    render(to, &EmailVerification { link, valid_hours })
+}
+
 fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -106,6 +145,17 @@ mod tests {
             .html
             .starts_with("<!doctype html><html><head><meta charset=\"utf-8\">"));
         assert!(message.html.ends_with("</body></html>"));
+    }
+
+    #[test]
+    fn the_verification_message_carries_its_link_in_both_bodies() {
+        let to = Email::parse("a@example.com").unwrap();
+        let link = "https://app.example.com/verify-email?token=abc_DEF-123";
+        let message = email_verification(&to, link, 24);
+        assert!(message.text.contains(link));
+        assert!(message.html.contains(link));
+        assert_eq!(message.subject, "Verify your email address");
+        assert!(message.text.contains("expires in 24 hours"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Users: the stored account, and the account as answers show it.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,6 +27,11 @@ pub struct UserRecord {
     pub token_version: i64,
     /// When the account was created.
     pub created_at: OffsetDateTime,
+    /// Whether the user proved they read mail at `email` (see
+    /// [`Engine::verify_email`](crate::Engine::verify_email)).
+    pub email_verified: bool,
+    /// What the app keeps about the user (a JSON object of at most 4 KiB serialised).
+    pub metadata: Map<String, Value>,
 }
 
 /// A user as answers show them (`User` in the contract); see
@@ -43,6 +49,11 @@ pub struct User {
     pub referral_link: String,
     /// Who referred the user.
     pub referred_by: Option<Uuid>,
+    /// Whether the email address is verified.
+    pub email_verified: bool,
+    /// The app's own data about the user (an object, `{}` by default).
+    #[cfg_attr(feature = "http", schema(value_type = Object))]
+    pub metadata: Map<String, Value>,
     /// RFC 3339, UTC, whole seconds.
     #[serde(with = "crate::timestamp")]
     #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]

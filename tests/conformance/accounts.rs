@@ -36,11 +36,28 @@ pub async fn registering_answers_201_with_the_user_its_tokens_and_location_api_m
     );
     assert!(user["referred_by"].is_null());
     assert_utc_timestamp(&user["created_at"]);
-    let fields: Vec<&String> = user.as_object().unwrap().keys().collect();
+    assert_eq!(user["email_verified"], false);
+    assert_eq!(user["metadata"], serde_json::json!({}));
+    let mut fields: Vec<&str> = user
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
     assert_eq!(
-        fields.len(),
-        6,
-        "User has exactly the contract's fields: {fields:?}"
+        fields,
+        [
+            "created_at",
+            "email",
+            "email_verified",
+            "id",
+            "metadata",
+            "referral_code",
+            "referral_link",
+            "referred_by"
+        ],
+        "User has exactly the contract's fields"
     );
 
     let tokens = &body["tokens"];

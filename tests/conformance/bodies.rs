@@ -7,13 +7,14 @@ use serde_json::json;
 use super::{Target, TestServer, PASSWORD};
 
 /// Every route that reads a JSON body.
-const BODY_ROUTES: [&str; 6] = [
+const BODY_ROUTES: [&str; 7] = [
     "/api/register",
     "/api/login",
     "/api/token/refresh",
     "/api/logout",
     "/api/reset-password",
     "/api/reset-password/confirm",
+    "/api/verify-email",
 ];
 
 const JSON: Option<&str> = Some("application/json");

@@ -34,6 +34,7 @@ pub mod reset;
 pub mod routing;
 pub mod service;
 pub mod sessions;
+pub mod verification;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -323,6 +324,12 @@ impl TestServer {
         self.send(self.client.post(self.url(path)).json(body)).await
     }
 
+    /// `POST path` with a bearer access token and no body.
+    pub async fn post_as(&self, path: &str, access_token: &str) -> Reply {
+        self.send(self.client.post(self.url(path)).bearer_auth(access_token))
+            .await
+    }
+
     /// A request with any method, content type and raw body.
     pub async fn raw(
         &self,
@@ -396,9 +403,10 @@ impl TestServer {
         .await
     }
 
-    /// The mail sent since the last call, oldest first: the outbox dispatcher delivers what
-    /// is due (as a server's dispatcher would), then the recording mailer says what went out.
-    pub async fn reset_mails(&self) -> Vec<Message> {
+    /// The mail sent since the last call (of this or [`verification_mails`]), oldest first:
+    /// the outbox dispatcher delivers what is due (as a server's dispatcher would), then the
+    /// recording mailer says what went out.
+    pub async fn mails(&self) -> Vec<Message> {
         self.engine
             .outbox_dispatcher()
             .dispatch_due()
@@ -407,6 +415,25 @@ impl TestServer {
         let sent = self.mailer.messages();
         let seen = self.mails_read.swap(sent.len(), Ordering::SeqCst);
         sent.into_iter().skip(seen).collect()
+    }
+
+    /// The reset mail among [`mails`](Self::mails) (every sign-up also sends a verification
+    /// mail, which this passes over).
+    pub async fn reset_mails(&self) -> Vec<Message> {
+        self.mails()
+            .await
+            .into_iter()
+            .filter(|mail| mail.text.contains("/reset-password?token="))
+            .collect()
+    }
+
+    /// The verification mail among [`mails`](Self::mails).
+    pub async fn verification_mails(&self) -> Vec<Message> {
+        self.mails()
+            .await
+            .into_iter()
+            .filter(|mail| mail.text.contains("/verify-email?token="))
+            .collect()
     }
 
     /// Requests a reset for `email` and returns the token from the one mail it sends.
@@ -706,6 +733,14 @@ macro_rules! conformance_tests {
             concurrency: [
                 twenty_parallel_registrations_with_one_code_all_succeed_and_count_twenty,
                 racing_registrations_of_one_email_yield_exactly_one_account,
+            ],
+            verification: [
+                a_sign_up_mails_a_verification_link_that_verifies_once,
+                an_unknown_or_superseded_verification_token_answers_400,
+                resending_answers_202_and_the_fourth_within_the_hour_answers_429,
+                an_unverified_login_can_be_refused_with_403_email_not_verified,
+                rewards_held_until_verification_are_listed_pending_then_approved,
+                rewards_answer_a_page_newest_first_and_refuse_a_bad_limit,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

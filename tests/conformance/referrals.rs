@@ -181,7 +181,8 @@ pub async fn stats_count_totals_recent_sign_ups_second_tier_and_points(target: T
     assert_eq!(stats["referrals_last_30_days"], 1);
     assert_eq!(stats["second_tier_referrals"], 1);
     assert_eq!(stats["total_reward_points"], 300);
-    assert_eq!(stats.as_object().unwrap().len(), 6, "{stats}");
+    assert_eq!(stats["pending_reward_points"], 0);
+    assert_eq!(stats.as_object().unwrap().len(), 7, "{stats}");
 
     let stats = stats_of(&server, "middle@example.com").await;
     assert_eq!(stats["total_referrals"], 1);
@@ -210,6 +211,7 @@ pub async fn a_new_user_has_empty_referrals_and_zero_stats(target: Target) {
         "referrals_last_30_days",
         "second_tier_referrals",
         "total_reward_points",
+        "pending_reward_points",
     ] {
         assert_eq!(stats[field], 0, "{field}");
     }

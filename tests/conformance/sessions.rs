@@ -15,7 +15,12 @@ const HS512_HEADER: &str = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9";
 const RS256_HEADER: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9";
 
 /// The routes that need a bearer token.
-const PROTECTED: [&str; 3] = ["/api/me", "/api/referrals", "/api/referral-stats"];
+const PROTECTED: [&str; 4] = [
+    "/api/me",
+    "/api/referrals",
+    "/api/referral-stats",
+    "/api/rewards",
+];
 
 #[track_caller]
 fn expect_unauthorized(reply: &Reply) {

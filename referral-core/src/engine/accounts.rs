@@ -82,6 +82,8 @@ impl Engine {
     /// Registers a user, with the referral and its rewards when a code is given, and starts
     /// their first session.
     ///
+    /// Unless configured otherwise, a verification mail is queued with the account.
+    ///
     /// Errors: [`Error::Validation`] (email, password), [`Error::RateLimited`] (too many
     /// sign-ups from the client's address), [`Error::EmailTaken`],
     /// [`Error::UnknownReferralCode`].
@@ -132,14 +134,16 @@ impl Engine {
         }
         let password_hash = self.inner.hasher.hash(&password).await?;
         let id = Uuid::now_v7();
+        let joined_at = self.now();
         let referral = referrer.as_ref().map(|referrer| NewReferral {
             referrer: referrer.id,
             second_tier_referrer: referrer.referred_by,
-            rewards: self
-                .inner
-                .config
-                .rewards
-                .entries(referrer.id, id, referrer.referred_by),
+            rewards: self.inner.config.rewards.entries(
+                referrer.id,
+                id,
+                referrer.referred_by,
+                joined_at,
+            ),
         });
         for _ in 0..CODE_ATTEMPTS {
             let user = UserRecord {
@@ -149,17 +153,24 @@ impl Engine {
                 referral_code: ReferralCode::generate(),
                 referred_by: referrer.as_ref().map(|r| r.id),
                 token_version: 0,
-                created_at: self.now(),
+                created_at: joined_at,
+                email_verified: false,
+                metadata: serde_json::Map::new(),
             };
             let (token, refresh_token) = self.new_refresh_token(&user, Uuid::now_v7());
+            let mut outbox = self.registration_events(&user, referral.as_ref());
+            if self.inner.config.verification_mail_on_sign_up {
+                outbox.push(self.verification_mail(user.id));
+            }
             let new = NewUser {
-                outbox: self.registration_events(&user, referral.as_ref()),
+                outbox,
                 user: user.clone(),
                 referral: referral.clone(),
                 refresh_token,
             };
             match storage.create_user(new).await {
                 Ok(()) => {
+                    self.wake_outbox();
                     tracing::info!(user = %user.id, referred = user.referred_by.is_some(), "user registered");
                     let tokens = self.tokens_for(&user, &token)?;
                     return Ok(Registered {
@@ -195,19 +206,12 @@ impl Engine {
                 Some(referral.referrer),
                 json!({ "user_id": user.id, "referrer_id": referral.referrer }),
             ));
-            events.extend(referral.rewards.iter().map(|entry| {
-                self.event(
-                    EventType::RewardCreated,
-                    Some(entry.beneficiary),
-                    json!({
-                        "reward_id": entry.id,
-                        "user_id": entry.beneficiary,
-                        "referral_user_id": user.id,
-                        "kind": entry.kind.as_str(),
-                        "points": entry.points,
-                    }),
-                )
-            }));
+            events.extend(
+                referral
+                    .rewards
+                    .iter()
+                    .map(|entry| self.reward_created_event(entry)),
+            );
         }
         events
     }
@@ -218,7 +222,9 @@ impl Engine {
     /// the limit is decided on that count, so concurrent attempts cannot get past it; a
     /// successful login takes its attempt back. An unknown email and a wrong password fail
     /// alike ([`Error::InvalidCredentials`]) and take the same time (a dummy hash is
-    /// verified). Past the limit: [`Error::RateLimited`] until the window passes.
+    /// verified). Past the limit: [`Error::RateLimited`] until the window passes. With
+    /// `login_requires_verified_email`, a correct login of an unverified user is
+    /// [`Error::EmailNotVerified`].
     pub async fn login(&self, email: &str, password: &str) -> Result<Tokens, Error> {
         let password = Password::normalise(password);
         let email = Email::parse(email).map_err(|_| email.trim().to_lowercase());
@@ -249,6 +255,10 @@ impl Engine {
             return Err(Error::InvalidCredentials);
         };
         self.refund_attempt(attempt).await?;
+        // After the password check: the refusal tells nothing to someone without it.
+        if self.inner.config.login_requires_verified_email && !user.email_verified {
+            return Err(Error::EmailNotVerified);
+        }
         if self.inner.hasher.needs_rehash(&user.password_hash) {
             let rehashed = self.inner.hasher.hash(&password).await?;
             // Only over the hash just verified: a reset that landed meanwhile wins.

@@ -7,7 +7,9 @@ mod codes;
 mod events;
 mod referrals;
 mod reset;
+mod rewards;
 mod sessions;
+mod verification;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -40,6 +42,9 @@ pub use referrals::{
 };
 pub(crate) use reset::RESET_MAIL_TOPIC;
 pub use reset::{RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE};
+pub use rewards::{ConversionOutcome, Reward, RewardPage, MAX_CONVERSION_ID_BYTES};
+pub(crate) use verification::VERIFICATION_MAIL_TOPIC;
+pub use verification::VERIFICATION_SENT_MESSAGE;
 
 /// The referral service: accounts, tokens, password resets, referrals and rewards.
 ///
@@ -298,6 +303,8 @@ impl Engine {
             referral_code: user.referral_code.to_string(),
             referral_link: self.referral_link(&user.referral_code),
             referred_by: user.referred_by,
+            email_verified: user.email_verified,
+            metadata: user.metadata.clone(),
             created_at: user.created_at,
         }
     }

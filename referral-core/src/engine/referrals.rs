@@ -30,7 +30,7 @@ pub struct Referral {
     #[serde(with = "crate::timestamp")]
     #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]
     pub joined_at: OffsetDateTime,
-    /// Points the referrer earned from this sign-up.
+    /// Approved points the referrer earned from this referral.
     pub reward_points: i64,
 }
 
@@ -56,8 +56,10 @@ pub struct ReferralStats {
     pub total_referrals: u64,
     /// Users referred in the last 30 days.
     pub referrals_last_30_days: u64,
-    /// Sum of the user's reward ledger entries.
+    /// Sum of the user's approved reward ledger entries.
     pub total_reward_points: i64,
+    /// Sum of the user's pending reward ledger entries (held until approved or revoked).
+    pub pending_reward_points: i64,
     /// Users referred by the user's referrals.
     pub second_tier_referrals: u64,
 }
@@ -114,6 +116,7 @@ impl Engine {
             total_referrals: counts.total,
             referrals_last_30_days: counts.since,
             total_reward_points: counts.reward_points,
+            pending_reward_points: counts.pending_reward_points,
             second_tier_referrals: counts.second_tier,
         })
     }
@@ -133,11 +136,22 @@ pub(crate) fn check_limit(limit: u32) -> Result<u32, Error> {
 }
 
 fn encode_cursor(joined_at: OffsetDateTime, user_id: Uuid) -> String {
-    let micros = joined_at.unix_timestamp_nanos() / 1_000;
-    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", user_id.simple()))
+    encode_position(joined_at, user_id)
 }
 
 fn decode_cursor(raw: &str) -> Result<ReferralCursor, Error> {
+    let (joined_at, user_id) = decode_position(raw)?;
+    Ok(ReferralCursor { joined_at, user_id })
+}
+
+/// A list position (an instant and an id) as an opaque cursor.
+pub(crate) fn encode_position(at: OffsetDateTime, id: Uuid) -> String {
+    let micros = at.unix_timestamp_nanos() / 1_000;
+    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", id.simple()))
+}
+
+/// The position [`encode_position`] wrote; a field error on `cursor` for anything else.
+pub(crate) fn decode_position(raw: &str) -> Result<(OffsetDateTime, Uuid), Error> {
     let invalid = || {
         Error::invalid(
             "cursor",
@@ -150,9 +164,9 @@ fn decode_cursor(raw: &str) -> Result<ReferralCursor, Error> {
     let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
     let micros: i128 = micros.parse().map_err(|_| invalid())?;
     let nanos = micros.checked_mul(1_000).ok_or_else(invalid)?;
-    let joined_at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?;
-    let user_id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok(ReferralCursor { joined_at, user_id })
+    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok((at, id))
 }
 
 #[cfg(test)]

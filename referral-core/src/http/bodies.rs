@@ -59,7 +59,14 @@ pub struct ReferralCodeRequest {
     pub code: String,
 }
 
-/// Query of `GET /referrals`.
+/// `POST /verify-email`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    /// The token from the verification link.
+    pub token: String,
+}
+
+/// Query of the cursor-paginated lists, `GET /referrals` and `GET /rewards`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReferralsQuery {
     /// Page size, 1..=100 (default 50); kept as text so a bad value gets a field error.

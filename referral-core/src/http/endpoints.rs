@@ -90,6 +90,12 @@ pub enum Endpoint {
     OpenApi,
     /// `PUT /referral-code`
     ReferralCode,
+    /// `POST /verify-email`
+    VerifyEmail,
+    /// `POST /verify-email/resend`
+    VerifyEmailResend,
+    /// `GET /rewards`
+    Rewards,
 }
 
 /// One row of the endpoint table.
@@ -240,6 +246,40 @@ const TABLE: &[EndpointSpec] = &[
         query: &[],
     },
     EndpointSpec {
+        endpoint: Endpoint::VerifyEmail,
+        name: "verify_email",
+        method: Method::Post,
+        path: "/verify-email",
+        access: Access::Public,
+        body: true,
+        summary: "Verify your email address with the token from the mailed link",
+        request_schema: Some("VerifyEmailRequest"),
+        success: (200, Some("User")),
+        problems: &[
+            (400, "invalid_json, invalid_verification_token"),
+            (413, "payload_too_large"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::VerifyEmailResend,
+        name: "verify_email_resend",
+        method: Method::Post,
+        path: "/verify-email/resend",
+        access: Access::Bearer,
+        body: false,
+        summary: "Send another verification link (nothing is sent once verified)",
+        request_schema: None,
+        success: (202, Some("MessageBody")),
+        problems: &[
+            (401, "unauthorized"),
+            (429, "rate_limited"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
         endpoint: Endpoint::Referrals,
         name: "referrals",
         method: Method::Get,
@@ -291,6 +331,26 @@ const TABLE: &[EndpointSpec] = &[
             (503, "unavailable"),
         ],
         query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::Rewards,
+        name: "rewards",
+        method: Method::Get,
+        path: "/rewards",
+        access: Access::Bearer,
+        body: false,
+        summary: "Your reward ledger (pending, approved and revoked), newest first",
+        request_schema: None,
+        success: (200, Some("RewardPage")),
+        problems: &[
+            (401, "unauthorized"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[
+            ("limit", "Page size, 1 to 100 (default 50)"),
+            ("cursor", "next_cursor of the previous page"),
+        ],
     },
     EndpointSpec {
         endpoint: Endpoint::Health,

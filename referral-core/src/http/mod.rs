@@ -11,7 +11,7 @@ mod serve;
 
 pub use bodies::{
     Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
-    RegisterRequest, ResetConfirmRequest, ResetRequest,
+    RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
 };
 pub use endpoints::{Access, Endpoint, EndpointSpec, Method, Mount, PathParams, API_PREFIX};
 pub use openapi::document as openapi_document;

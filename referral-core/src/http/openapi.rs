@@ -13,12 +13,13 @@ use utoipa::OpenApi;
 
 use super::bodies::{
     Health, LoginRequest, MessageBody, ReferralCodeRequest, RefreshRequest, RegisterRequest,
-    ResetConfirmRequest, ResetRequest,
+    ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
-use crate::engine::{Referral, ReferralPage, ReferralStats, Registered};
+use crate::engine::{Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage};
 use crate::error::FieldError;
+use crate::rewards::{RewardKind, RewardStatus};
 use crate::tokens::Tokens;
 use crate::user::User;
 
@@ -26,7 +27,7 @@ use crate::user::User;
 #[openapi(
     info(
         title = "referral",
-        description = "Accounts, JWT authentication, password reset by email, and referrals with rewards."
+        description = "Accounts, JWT authentication, email verification, password reset by email, and referrals with a reward lifecycle."
     ),
     components(schemas(
         RegisterRequest,
@@ -42,6 +43,11 @@ use crate::user::User;
         Referral,
         ReferralPage,
         ReferralStats,
+        VerifyEmailRequest,
+        Reward,
+        RewardPage,
+        RewardKind,
+        RewardStatus,
         Health,
         Problem,
         FieldError

@@ -9,12 +9,13 @@ use serde::de::DeserializeOwned;
 
 use super::bodies::{
     Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
-    RegisterRequest, ResetConfirmRequest, ResetRequest,
+    RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
 use crate::engine::{
     Engine, NewAccount, DEFAULT_PAGE_SIZE, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
+    VERIFICATION_SENT_MESSAGE,
 };
 use crate::error::Error;
 use crate::user::UserRecord;
@@ -145,21 +146,29 @@ impl Engine {
                 Ok(message(200, RESET_DONE_MESSAGE))
             }
             Endpoint::Referrals => {
-                let query: ReferralsQuery = parse_query(request)?;
-                let limit = match query.limit.as_deref() {
-                    None => DEFAULT_PAGE_SIZE,
-                    Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
-                        Error::invalid(
-                            "limit",
-                            "out_of_range",
-                            "limit must be a whole number from 1 to 100",
-                        )
-                    })?,
-                };
+                let (limit, cursor) = page_query(request)?;
                 let page = self
-                    .referrals(signed_in(&call)?, limit, query.cursor.as_deref())
+                    .referrals(signed_in(&call)?, limit, cursor.as_deref())
                     .await?;
                 Ok(ApiResponse::json(200, &page))
+            }
+            Endpoint::Rewards => {
+                let (limit, cursor) = page_query(request)?;
+                let page = self
+                    .rewards(signed_in(&call)?, limit, cursor.as_deref())
+                    .await?;
+                Ok(ApiResponse::json(200, &page))
+            }
+            Endpoint::VerifyEmail => {
+                let body: VerifyEmailRequest = parse_json(request)?;
+                Ok(ApiResponse::json(
+                    200,
+                    &self.verify_email(&body.token).await?,
+                ))
+            }
+            Endpoint::VerifyEmailResend => {
+                self.resend_verification(signed_in(&call)?).await?;
+                Ok(message(202, VERIFICATION_SENT_MESSAGE))
             }
             Endpoint::ReferralStats => Ok(ApiResponse::json(
                 200,
@@ -273,6 +282,22 @@ pub fn parse_json<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error>
             "The request body is not valid JSON of the expected shape: {e}"
         ))
     })
+}
+
+/// `limit` (default 50; a field error when not a whole number) and `cursor` of a list.
+fn page_query(request: &ApiRequest) -> Result<(u32, Option<String>), Error> {
+    let query: ReferralsQuery = parse_query(request)?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE_SIZE,
+        Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
+            Error::invalid(
+                "limit",
+                "out_of_range",
+                "limit must be a whole number from 1 to 100",
+            )
+        })?,
+    };
+    Ok((limit, query.cursor))
 }
 
 fn parse_query<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error> {

@@ -17,7 +17,7 @@ use crate::event_handler::EventHandler;
 use crate::mailer::Message;
 use crate::storage::OutboxMessage;
 
-use crate::engine::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX, RESET_MAIL_TOPIC};
+use crate::engine::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX, RESET_MAIL_TOPIC, VERIFICATION_MAIL_TOPIC};
 
 /// The topic prefix of an event's delivery to an in-process handler (then its name).
 pub(crate) const HANDLER_TOPIC_PREFIX: &str = "delivery:handler:";
@@ -55,6 +55,10 @@ pub(super) async fn prepare(engine: &Engine, message: &OutboxMessage) -> Result<
     match message.topic.as_str() {
         RESET_MAIL_TOPIC => Ok(engine
             .reset_mail(message)
+            .await?
+            .map_or(Work::Nothing, Work::Mail)),
+        VERIFICATION_MAIL_TOPIC => Ok(engine
+            .verification_mail_message(message)
             .await?
             .map_or(Work::Nothing, Work::Mail)),
         topic if topic == EVENT_TOPIC || topic.starts_with(LEGACY_EVENT_TOPIC_PREFIX) => {

@@ -9,14 +9,15 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
+    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
-use crate::rewards::RewardEntry;
+use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
 
@@ -47,10 +48,16 @@ struct Data {
     /// Per referrer, ascending by (joined_at, user_id).
     referrals: HashMap<Uuid, Vec<Referral>>,
     second_tier: HashMap<Uuid, u64>,
-    ledger: Vec<(Uuid, RewardEntry)>,
+    ledger: HashMap<Uuid, RewardEntry>,
+    /// Approved points per beneficiary.
     points: HashMap<Uuid, i64>,
+    /// Pending points per beneficiary.
+    pending_points: HashMap<Uuid, i64>,
     refresh: HashMap<TokenHash, RefreshState>,
     reset: HashMap<TokenHash, ResetState>,
+    verification: HashMap<TokenHash, VerificationState>,
+    /// (user, kind, external id) of every conversion recorded.
+    conversions: HashSet<(Uuid, String, String)>,
     rate: HashMap<RateKey, RateState>,
     outbox: BTreeMap<Uuid, OutboxEntry>,
 }
@@ -78,6 +85,12 @@ struct RefreshState {
 #[derive(Debug)]
 struct ResetState {
     record: ResetTokenRecord,
+    dead: bool,
+}
+
+#[derive(Debug)]
+struct VerificationState {
+    record: VerificationTokenRecord,
     dead: bool,
 }
 
@@ -160,6 +173,86 @@ impl Data {
     fn token_version(&self, user: Uuid) -> Option<i64> {
         self.users.get(&user).map(|record| record.token_version)
     }
+
+    /// Counts `entry`'s points as its status says: approved in the beneficiary's total and
+    /// their referral's points, pending in their pending sum, revoked nowhere.
+    fn count(&mut self, entry: &RewardEntry, sign: i64) {
+        let points = entry.points * sign;
+        match entry.status {
+            RewardStatus::Approved => {
+                *self.points.entry(entry.beneficiary).or_default() += points;
+                self.add_to_referral(entry, points);
+            }
+            RewardStatus::Pending => {
+                *self.pending_points.entry(entry.beneficiary).or_default() += points;
+            }
+            RewardStatus::Revoked => {}
+        }
+    }
+
+    /// Adds `points` to the referral row behind `entry`, when its beneficiary is the referrer.
+    fn add_to_referral(&mut self, entry: &RewardEntry, points: i64) {
+        let Some(referee) = entry.referral_user else {
+            return;
+        };
+        if let Some(list) = self.referrals.get_mut(&entry.beneficiary) {
+            if let Some(row) = list.iter_mut().find(|row| row.user_id == referee) {
+                row.points += points;
+            }
+        }
+    }
+
+    /// Applies `transition` when its reward is still `from`: the entry as changed.
+    fn transition(&mut self, transition: RewardTransition) -> Option<RewardEntry> {
+        if !transition.from.can_become(transition.to) {
+            return None;
+        }
+        let before = self
+            .ledger
+            .get(&transition.reward)
+            .filter(|entry| entry.status == transition.from)?
+            .clone();
+        let mut after = before.clone();
+        after.status = transition.to;
+        after.updated_at = transition.at;
+        if transition.reason.is_some() {
+            after.reason = transition.reason;
+        }
+        self.count(&before, -1);
+        self.count(&after, 1);
+        self.ledger.insert(after.id, after.clone());
+        if let Some(event) = transition.event {
+            self.outbox.insert(event.id, OutboxEntry::new(event));
+        }
+        Some(after)
+    }
+
+    /// Refuses outbox messages or ledger entries whose ids are stored already.
+    fn check_new(
+        &self,
+        outbox: &[OutboxMessage],
+        entries: &[RewardEntry],
+    ) -> Result<(), StorageError> {
+        if outbox
+            .iter()
+            .any(|message| self.outbox.contains_key(&message.id))
+        {
+            return Err(StorageError::backend("outbox message id already stored"));
+        }
+        if entries
+            .iter()
+            .any(|entry| self.ledger.contains_key(&entry.id))
+        {
+            return Err(StorageError::backend("reward id already stored"));
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, outbox: Vec<OutboxMessage>) {
+        for message in outbox {
+            self.outbox.insert(message.id, OutboxEntry::new(message));
+        }
+    }
 }
 
 #[async_trait]
@@ -180,13 +273,12 @@ impl Storage for MemoryStorage {
         if data.refresh.contains_key(&new.refresh_token.hash) {
             return Err(StorageError::backend("refresh token hash already stored"));
         }
-        if new
-            .outbox
-            .iter()
-            .any(|message| data.outbox.contains_key(&message.id))
-        {
-            return Err(StorageError::backend("outbox message id already stored"));
-        }
+        let entries = new
+            .referral
+            .as_ref()
+            .map(|referral| referral.rewards.as_slice())
+            .unwrap_or_default();
+        data.check_new(&new.outbox, entries)?;
         if let Some(referral) = &new.referral {
             if !data.users.contains_key(&referral.referrer) {
                 return Err(StorageError::backend("referrer does not exist"));
@@ -203,8 +295,15 @@ impl Storage for MemoryStorage {
                 *data.second_tier.entry(grand).or_default() += 1;
             }
             for entry in &referral.rewards {
-                *data.points.entry(entry.beneficiary).or_default() += entry.points;
-                data.ledger.push((user.id, entry.clone()));
+                let mut entry = entry.clone();
+                entry.referral_user = Some(user.id);
+                // The referral row was written with its approved points already.
+                if entry.status == RewardStatus::Pending {
+                    data.count(&entry, 1);
+                } else if entry.status == RewardStatus::Approved {
+                    *data.points.entry(entry.beneficiary).or_default() += entry.points;
+                }
+                data.ledger.insert(entry.id, entry);
             }
         }
         data.by_email.insert(user.email.clone(), user.id);
@@ -217,9 +316,7 @@ impl Storage for MemoryStorage {
                 revoked: false,
             },
         );
-        for message in new.outbox {
-            data.outbox.insert(message.id, OutboxEntry::new(message));
-        }
+        data.queue(new.outbox);
         data.users.insert(user.id, user);
         Ok(())
     }
@@ -514,7 +611,181 @@ impl Storage for MemoryStorage {
             since: recent as u64,
             second_tier: data.second_tier.get(&user).copied().unwrap_or(0),
             reward_points: data.points.get(&user).copied().unwrap_or(0),
+            pending_reward_points: data.pending_points.get(&user).copied().unwrap_or(0),
         })
+    }
+
+    async fn create_verification_token(
+        &self,
+        token: VerificationTokenRecord,
+    ) -> Result<bool, StorageError> {
+        let mut data = self.data()?;
+        if !data.users.contains_key(&token.user_id) {
+            return Ok(false);
+        }
+        if data.verification.contains_key(&token.hash) {
+            return Err(StorageError::backend(
+                "verification token hash already stored",
+            ));
+        }
+        for state in data.verification.values_mut() {
+            if state.record.user_id == token.user_id {
+                state.dead = true;
+            }
+        }
+        data.verification.insert(
+            token.hash,
+            VerificationState {
+                record: token,
+                dead: false,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn verification_token_user(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let data = self.data()?;
+        Ok(data
+            .verification
+            .get(token)
+            .filter(|state| !state.dead && state.record.expires_at > now)
+            .and_then(|state| data.users.get(&state.record.user_id))
+            .cloned())
+    }
+
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+        approvals: Vec<RewardTransition>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let mut data = self.data()?;
+        let Some(state) = data.verification.get(token) else {
+            return Ok(None);
+        };
+        if state.dead || state.record.expires_at <= now {
+            return Ok(None);
+        }
+        let owner = state.record.user_id;
+        if !data.users.contains_key(&owner) {
+            return Ok(None);
+        }
+        data.check_new(&outbox, &[])?;
+        if let Some(state) = data.verification.get_mut(token) {
+            state.dead = true;
+        }
+        for approval in approvals {
+            data.transition(approval);
+        }
+        data.queue(outbox);
+        let user = data.users.get_mut(&owner).map(|user| {
+            user.email_verified = true;
+            user.clone()
+        });
+        Ok(user)
+    }
+
+    async fn reward(&self, id: Uuid) -> Result<Option<RewardEntry>, StorageError> {
+        Ok(self.data()?.ledger.get(&id).cloned())
+    }
+
+    async fn pending_rewards(
+        &self,
+        referral_user: Uuid,
+        approval: RewardApproval,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        let data = self.data()?;
+        let mut entries: Vec<RewardEntry> = data
+            .ledger
+            .values()
+            .filter(|entry| {
+                entry.referral_user == Some(referral_user)
+                    && entry.status == RewardStatus::Pending
+                    && entry.approval == approval
+            })
+            .cloned()
+            .collect();
+        entries.sort_by_key(|entry| (entry.created_at, entry.id));
+        Ok(entries)
+    }
+
+    async fn list_rewards(
+        &self,
+        beneficiary: Uuid,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        let data = self.data()?;
+        let mut entries: Vec<&RewardEntry> = data
+            .ledger
+            .values()
+            .filter(|entry| entry.beneficiary == beneficiary)
+            .filter(|entry| {
+                after.is_none_or(|cursor| {
+                    (entry.created_at, entry.id) < (cursor.created_at, cursor.id)
+                })
+            })
+            .collect();
+        entries.sort_by_key(|entry| std::cmp::Reverse((entry.created_at, entry.id)));
+        Ok(entries.into_iter().take(limit as usize).cloned().collect())
+    }
+
+    async fn transition_reward(
+        &self,
+        transition: RewardTransition,
+    ) -> Result<Option<RewardEntry>, StorageError> {
+        let mut data = self.data()?;
+        if let Some(event) = &transition.event {
+            data.check_new(std::slice::from_ref(event), &[])?;
+        }
+        Ok(data.transition(transition))
+    }
+
+    async fn record_conversion(
+        &self,
+        conversion: ConversionRecord,
+        approvals: Vec<RewardTransition>,
+        grants: Vec<RewardEntry>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
+        let mut data = self.data()?;
+        if !data.users.contains_key(&conversion.user_id) {
+            return Err(StorageError::backend("the converting user does not exist"));
+        }
+        let key = (
+            conversion.user_id,
+            conversion.kind.clone(),
+            conversion.external_id.clone(),
+        );
+        if data.conversions.contains(&key) {
+            return Ok(None);
+        }
+        data.check_new(&outbox, &grants)?;
+        if grants
+            .iter()
+            .any(|entry| !data.users.contains_key(&entry.beneficiary))
+        {
+            return Err(StorageError::backend(
+                "a reward's beneficiary does not exist",
+            ));
+        }
+        data.conversions.insert(key);
+        let mut changed: Vec<RewardEntry> = approvals
+            .into_iter()
+            .filter_map(|approval| data.transition(approval))
+            .collect();
+        for entry in grants {
+            data.count(&entry, 1);
+            data.ledger.insert(entry.id, entry.clone());
+            changed.push(entry);
+        }
+        data.queue(outbox);
+        Ok(Some(changed))
     }
 
     async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {
@@ -698,6 +969,8 @@ impl Storage for MemoryStorage {
             !state.revoked && state.record.expires_at > now
         });
         let reset_tokens = retain(&mut data.reset, |_, state| {
+            !state.dead && state.record.expires_at > now
+        }) + retain(&mut data.verification, |_, state| {
             !state.dead && state.record.expires_at > now
         });
         let before = data.outbox.len();

@@ -44,8 +44,9 @@ pub use open::open;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
-    DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation,
+    ConversionRecord, DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    VerificationTokenRecord,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
@@ -60,6 +61,7 @@ use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
+use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
 
@@ -219,13 +221,88 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Vec<ReferralRecord>, StorageError>;
 
     /// The user's referral counters: total referrals, referrals joined at or after `since`,
-    /// second-tier referrals, and the sum of the user's reward ledger entries. Must cost the
-    /// same for a user with 10 referrals and one with 100,000.
+    /// second-tier referrals, and the sums of the user's approved and of their pending reward
+    /// ledger entries (revoked ones never count). Must cost the same for a user with 10
+    /// referrals and one with 100,000.
     async fn referral_stats(
         &self,
         user: Uuid,
         since: OffsetDateTime,
     ) -> Result<ReferralCounts, StorageError>;
+
+    /// Stores an email-verification token and supersedes every earlier unconsumed one of the
+    /// same user, atomically. Returns `false` (storing nothing) when the user does not exist.
+    async fn create_verification_token(
+        &self,
+        token: VerificationTokenRecord,
+    ) -> Result<bool, StorageError>;
+
+    /// The owner of a live (unused, unsuperseded, unexpired at `now`) verification token.
+    async fn verification_token_user(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StorageError>;
+
+    /// Consumes a live verification token, atomically with its effects: the owner's
+    /// `email_verified` becomes true, each of `approvals` is applied as
+    /// [`transition_reward`](Self::transition_reward) applies it (those whose reward is no
+    /// longer `from` are skipped), and `outbox` is queued. Returns the user as stored after
+    /// it, or `None` (writing nothing) when the token is not live. Of concurrent
+    /// consumptions of one token, exactly one returns `Some`.
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+        approvals: Vec<RewardTransition>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<UserRecord>, StorageError>;
+
+    /// One ledger entry.
+    async fn reward(&self, id: Uuid) -> Result<Option<RewardEntry>, StorageError>;
+
+    /// The pending entries earned by `referral_user`'s sign-up or conversions that wait for
+    /// `approval`, oldest first.
+    async fn pending_rewards(
+        &self,
+        referral_user: Uuid,
+        approval: RewardApproval,
+    ) -> Result<Vec<RewardEntry>, StorageError>;
+
+    /// The entries `beneficiary` earned, newest first (`created_at` descending, then `id`
+    /// descending), strictly after `after` in that order, at most `limit` of them.
+    async fn list_rewards(
+        &self,
+        beneficiary: Uuid,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError>;
+
+    /// Moves a reward from `transition.from` to `transition.to`, atomically with its effects:
+    /// the reason (when given) and `updated_at` are set, the beneficiary's approved and
+    /// pending sums and the referral's points follow, and the transition's event is queued.
+    /// Only while the reward is still `from`: returns the entry as stored after the change,
+    /// or `None` (writing nothing) when there is no such reward or it is no longer `from`.
+    /// Of concurrent transitions out of one status, exactly one returns `Some`: a pending
+    /// reward is approved once however many triggers race.
+    async fn transition_reward(
+        &self,
+        transition: RewardTransition,
+    ) -> Result<Option<RewardEntry>, StorageError>;
+
+    /// Records a conversion once per (user, kind, external id), atomically with its effects:
+    /// `approvals` applied as [`transition_reward`](Self::transition_reward) applies them,
+    /// `grants` written as new ledger entries (counted by their status), and `outbox`
+    /// queued. Returns the entries approved and granted, or `None` (writing nothing) when
+    /// that conversion was already recorded. Fails (writing nothing) when the user does not
+    /// exist.
+    async fn record_conversion(
+        &self,
+        conversion: ConversionRecord,
+        approvals: Vec<RewardTransition>,
+        grants: Vec<RewardEntry>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<Vec<RewardEntry>>, StorageError>;
 
     /// Queues one outbox message on its own (a reset request), due at its `created_at`.
     async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError>;
@@ -300,7 +377,7 @@ pub trait Storage: Send + Sync + 'static {
     /// - rate-limit windows that ended at or before `now`;
     /// - refresh tokens expired at `now`, and revoked ones (a used, unexpired token is kept:
     ///   presenting it again must still be detected as reuse);
-    /// - reset tokens expired at `now`, used or superseded;
+    /// - reset and verification tokens expired at `now`, used or superseded;
     /// - outbox messages done before `done_before`, and dead letters that died before
     ///   `dead_before`.
     async fn prune(

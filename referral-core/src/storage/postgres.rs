@@ -139,6 +139,13 @@ impl Dialect for Postgres {
             sql: include_str!("../../migrations/postgres/20260310000000_hardening.sql"),
         },
         Migration {
+            version: 20261202100000,
+            description: "verification and reward lifecycle",
+            sql: include_str!(
+                "../../migrations/postgres/20261202100000_verification_and_reward_lifecycle.sql"
+            ),
+        },
+        Migration {
             version: 20261202200000,
             description: "vanity codes",
             sql: include_str!("../../migrations/postgres/20261202200000_vanity_codes.sql"),

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::email::Email;
-use crate::rewards::RewardEntry;
+use crate::rewards::{RewardEntry, RewardStatus};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
 
@@ -33,11 +33,14 @@ pub struct NewReferral {
 }
 
 impl NewReferral {
-    /// Points the referrer earns from this referral (shown in their referral list).
+    /// Approved points the referrer earns from this referral (shown in their referral
+    /// list); pending ones join when approved.
     pub fn referrer_points(&self) -> i64 {
         self.rewards
             .iter()
-            .filter(|entry| entry.beneficiary == self.referrer)
+            .filter(|entry| {
+                entry.beneficiary == self.referrer && entry.status == RewardStatus::Approved
+            })
             .map(|entry| entry.points)
             .sum()
     }
@@ -84,6 +87,45 @@ pub struct ResetTokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// An email-verification token as stored: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Created at.
+    pub created_at: OffsetDateTime,
+    /// Expires at.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A conversion the app reported, recorded once per (user, kind, external id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversionRecord {
+    /// Id (UUID v7).
+    pub id: Uuid,
+    /// The user who converted.
+    pub user_id: Uuid,
+    /// What kind of conversion (`purchase`, `subscription`, …), as the app names it.
+    pub kind: String,
+    /// The app's own id for it (an order number), which makes recording idempotent.
+    pub external_id: String,
+    /// Its value in the app's unit (cents, say).
+    pub value: i64,
+    /// When it was recorded.
+    pub recorded_at: OffsetDateTime,
+}
+
+/// A position in a reward list: the last entry seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewardCursor {
+    /// `created_at` of the last entry seen.
+    pub created_at: OffsetDateTime,
+    /// `id` of the last entry seen.
+    pub id: Uuid,
+}
+
 /// A message in the outbox: what to deliver, never a rendered mail or a token.
 ///
 /// Storage keeps it as it is and hands it back; the engine alone reads `topic` and
@@ -122,7 +164,7 @@ pub struct PruneReport {
     pub rate_limits: u64,
     /// Expired or revoked refresh tokens.
     pub refresh_tokens: u64,
-    /// Expired, used or superseded reset tokens.
+    /// Expired, used or superseded reset and email-verification tokens.
     pub reset_tokens: u64,
     /// Outbox messages done long ago, and old dead letters.
     pub outbox: u64,
@@ -137,7 +179,7 @@ pub struct ReferralRecord {
     pub email: Email,
     /// When they registered.
     pub joined_at: OffsetDateTime,
-    /// Points the referrer earned from this referral.
+    /// Approved points the referrer earned from this referral.
     pub reward_points: i64,
 }
 
@@ -159,6 +201,8 @@ pub struct ReferralCounts {
     pub since: u64,
     /// Users referred by this user's referrals.
     pub second_tier: u64,
-    /// Sum of this user's reward ledger entries.
+    /// Sum of this user's approved reward ledger entries.
     pub reward_points: i64,
+    /// Sum of this user's pending reward ledger entries.
+    pub pending_reward_points: i64,
 }

@@ -34,6 +34,8 @@ pub fn user_record(
         referred_by: None,
         token_version: 0,
         created_at,
+        email_verified: false,
+        metadata: serde_json::Map::new(),
     }
 }
 
@@ -70,7 +72,7 @@ pub fn referred_registration(
     let referral = NewReferral {
         referrer: referrer.id,
         second_tier_referrer: referrer.referred_by,
-        rewards: policy.entries(referrer.id, user.id, referrer.referred_by),
+        rewards: policy.entries(referrer.id, user.id, referrer.referred_by, user.created_at),
     };
     NewUser {
         referral: Some(referral),

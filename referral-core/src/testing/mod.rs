@@ -17,7 +17,7 @@ pub mod storage_contract;
 
 pub use mailer_contract::{run_mailer_contract, Delivered, Inbox};
 pub use pausing::{Pause, PausingStorage, StorageCall};
-pub use reset_link::reset_token_in;
+pub use reset_link::{reset_token_in, verification_token_in};
 #[cfg(feature = "postgres")]
 pub use scratch_postgres::{ScratchPostgres, POSTGRES_URL_VARIABLE};
 #[cfg(feature = "sqlite")]

@@ -14,9 +14,11 @@ use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
+use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::storage::{
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
+    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -81,6 +83,22 @@ pub enum StorageCall {
     Prune,
     /// [`Storage::claim_referral_code`].
     ClaimReferralCode,
+    /// [`Storage::create_verification_token`].
+    CreateVerificationToken,
+    /// [`Storage::verification_token_user`].
+    VerificationTokenUser,
+    /// [`Storage::verify_email`].
+    VerifyEmail,
+    /// [`Storage::reward`].
+    Reward,
+    /// [`Storage::pending_rewards`].
+    PendingRewards,
+    /// [`Storage::list_rewards`].
+    ListRewards,
+    /// [`Storage::transition_reward`].
+    TransitionReward,
+    /// [`Storage::record_conversion`].
+    RecordConversion,
 }
 
 /// Whether a pause holds a call before it reaches the wrapped storage or after it returned.
@@ -244,6 +262,98 @@ impl fmt::Debug for PausingStorage {
 
 #[async_trait]
 impl Storage for PausingStorage {
+    async fn create_verification_token(
+        &self,
+        token: VerificationTokenRecord,
+    ) -> Result<bool, StorageError> {
+        self.step(
+            StorageCall::CreateVerificationToken,
+            self.inner.create_verification_token(token),
+        )
+        .await
+    }
+
+    async fn verification_token_user(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.step(
+            StorageCall::VerificationTokenUser,
+            self.inner.verification_token_user(token, now),
+        )
+        .await
+    }
+
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+        approvals: Vec<RewardTransition>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.step(
+            StorageCall::VerifyEmail,
+            self.inner.verify_email(token, now, approvals, outbox),
+        )
+        .await
+    }
+
+    async fn reward(&self, id: Uuid) -> Result<Option<RewardEntry>, StorageError> {
+        self.step(StorageCall::Reward, self.inner.reward(id)).await
+    }
+
+    async fn pending_rewards(
+        &self,
+        referral_user: Uuid,
+        approval: RewardApproval,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        self.step(
+            StorageCall::PendingRewards,
+            self.inner.pending_rewards(referral_user, approval),
+        )
+        .await
+    }
+
+    async fn list_rewards(
+        &self,
+        beneficiary: Uuid,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        self.step(
+            StorageCall::ListRewards,
+            self.inner.list_rewards(beneficiary, after, limit),
+        )
+        .await
+    }
+
+    async fn transition_reward(
+        &self,
+        transition: RewardTransition,
+    ) -> Result<Option<RewardEntry>, StorageError> {
+        self.step(
+            StorageCall::TransitionReward,
+            self.inner.transition_reward(transition),
+        )
+        .await
+    }
+
+    async fn record_conversion(
+        &self,
+        conversion: ConversionRecord,
+        approvals: Vec<RewardTransition>,
+        grants: Vec<RewardEntry>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
+        self.step(
+            StorageCall::RecordConversion,
+            self.inner
+                .record_conversion(conversion, approvals, grants, outbox),
+        )
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.step(StorageCall::Ping, self.inner.ping()).await
     }

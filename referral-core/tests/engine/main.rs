@@ -7,7 +7,9 @@ mod harness;
 
 mod accounts;
 mod events;
+mod lifecycle;
 mod limits;
 mod referrals;
 mod reset;
 mod sessions;
+mod verification;

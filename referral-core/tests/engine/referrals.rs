@@ -53,6 +53,7 @@ async fn the_reward_policy_pays_all_tiers_and_totals_equal_the_ledger() {
             referrer: 50,
             referee: 10,
             second_tier: 5,
+            ..RewardPolicy::default()
         })
     });
     let grand = h.register("grand@example.com").await;

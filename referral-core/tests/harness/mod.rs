@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use referral_core::testing::reset_token_in;
+use referral_core::testing::{reset_token_in, verification_token_in};
 use referral_core::{
     Argon2Params, Config, ConfigBuilder, DispatchReport, Engine, Error, Mailer, ManualClock,
     MemoryStorage, NewAccount, RecordingMailer, ReferralStats, Registered, Storage, UserRecord,
@@ -29,12 +29,15 @@ pub const CHEAP: Argon2Params = Argon2Params {
     parallelism: 1,
 };
 
-/// A configuration with a fixed secret, [`APP_BASE_URL`] and [`CHEAP`] hashing.
+/// A configuration with a fixed secret, [`APP_BASE_URL`] and [`CHEAP`] hashing, and no
+/// verification mail at sign-up, so cases counting reset mail count only those (the cases
+/// about verification turn it back on).
 pub fn config() -> ConfigBuilder {
     Config::builder()
         .secret("engine-tests-secret-engine-tests-secret")
         .app_base_url(format!("{APP_BASE_URL}/"))
         .argon2(CHEAP)
+        .verification_mail_on_sign_up(false)
 }
 
 /// An engine on `storage`, mailing through `mailer`, reading time from `clock`.
@@ -120,6 +123,11 @@ impl Harness {
         self.storage.user_by_email(&email).await.expect("a lookup")
     }
 
+    /// The stored user with `id`.
+    pub async fn storage_user(&self, id: Uuid) -> UserRecord {
+        self.storage.user_by_id(id).await.unwrap().expect("a user")
+    }
+
     /// The referral statistics of the user with `id`, as they would see them now.
     pub async fn stats_of(&self, id: Uuid) -> ReferralStats {
         let user = self.storage.user_by_id(id).await.unwrap().expect("a user");
@@ -153,6 +161,26 @@ impl Harness {
                     "the HTML body carries the same link"
                 );
                 (message.to.to_string(), token)
+            })
+            .collect()
+    }
+
+    /// Delivers what is due, then reads the verification mail that arrived since the last
+    /// call (passing over any other): each recipient and the token of its link.
+    pub async fn mailed_verification_tokens(&self) -> Vec<(String, String)> {
+        self.deliver().await;
+        let messages = self.mailer.messages();
+        let start = self.read.swap(messages.len(), Ordering::SeqCst);
+        messages[start..]
+            .iter()
+            .filter_map(|message| {
+                let token = verification_token_in(&message.text, APP_BASE_URL)?;
+                assert_eq!(
+                    verification_token_in(&message.html, APP_BASE_URL).as_deref(),
+                    Some(token.as_str()),
+                    "the HTML body carries the same link"
+                );
+                Some((message.to.to_string(), token))
             })
             .collect()
     }

@@ -8,16 +8,18 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::dialect::Dialect;
-use super::rows::{count, DeadLetterRow, OutboxRow, ReferralRow, UserRow};
+use super::rows::{count, DeadLetterRow, OutboxRow, ReferralRow, RewardRow, UserRow};
 use super::timestamps::{day_of, duration_micros, from_micros, start_of_next_day, to_micros};
 use super::{error, registration_error, SqlStorage};
 use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
+use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardStatus, RewardTransition};
 use crate::storage::{
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
+    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -32,8 +34,11 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'r> UserRow: FromRow<'r, DB::Row>,
+    for<'r> RewardRow: FromRow<'r, DB::Row>,
 {
     /// The user, with their row locked until the transaction ends (where the backend has row
     /// locks: every transaction that changes a user's tokens takes this lock first, so they
@@ -136,17 +141,114 @@ where
         user: Uuid,
         referrals: i64,
         second_tier: i64,
-        points: i64,
+        points: Points,
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(&self.queries.add_to_counters)
             .bind(user)
             .bind(referrals)
             .bind(second_tier)
-            .bind(points)
+            .bind(points.approved)
+            .bind(points.pending)
             .execute(&mut **tx)
             .await
             .map_err(error::<DB>)?;
         Ok(DB::rows_affected(&done) == 1)
+    }
+
+    /// Writes a new ledger entry (its counters are the caller's).
+    async fn insert_reward(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        entry: &RewardEntry,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.insert_reward)
+            .bind(entry.id)
+            .bind(entry.referral_user)
+            .bind(entry.beneficiary)
+            .bind(entry.kind.as_str())
+            .bind(entry.points)
+            .bind(entry.status.as_str())
+            .bind(entry.approval.as_str())
+            .bind(RewardFlag::join(&entry.flags).as_str())
+            .bind(entry.reason.as_deref())
+            .bind(to_micros(entry.created_at))
+            .bind(to_micros(entry.updated_at))
+            .execute(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    /// Adds `points` (approved) to the referral row behind `entry` when its beneficiary is
+    /// that referral's referrer.
+    async fn add_to_referral(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        entry: &RewardEntry,
+        points: i64,
+    ) -> Result<(), StorageError> {
+        let Some(referee) = entry.referral_user else {
+            return Ok(());
+        };
+        if points == 0 {
+            return Ok(());
+        }
+        sqlx::query(&self.queries.add_to_referral_points)
+            .bind(referee)
+            .bind(entry.beneficiary)
+            .bind(points)
+            .execute(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
+    /// Applies `transition` in `tx` when its reward is still `from`: the entry as changed,
+    /// with the beneficiary's sums, the referral's points and the event following.
+    async fn apply_transition(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        transition: RewardTransition,
+    ) -> Result<Option<RewardEntry>, StorageError> {
+        if !transition.from.can_become(transition.to) {
+            return Ok(None);
+        }
+        // One conditional statement: of racing transitions out of one status, one matches.
+        let row: Option<RewardRow> = sqlx::query_as(&self.queries.transition_reward)
+            .bind(transition.reward)
+            .bind(transition.from.as_str())
+            .bind(transition.to.as_str())
+            .bind(transition.reason.as_deref())
+            .bind(to_micros(transition.at))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let entry = row.into_entry()?;
+        let delta =
+            Points::of(entry.points, transition.to) - Points::of(entry.points, transition.from);
+        self.add_to_counters(tx, entry.beneficiary, 0, 0, delta)
+            .await?;
+        self.add_to_referral(tx, &entry, delta.approved).await?;
+        if let Some(event) = &transition.event {
+            self.insert_outbox(&mut **tx, event).await?;
+        }
+        Ok(Some(entry))
+    }
+
+    async fn fetch_rewards<'q>(
+        &self,
+        query: QueryAs<'q, DB, RewardRow, DB::Arguments<'q>>,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::<DB>)?
+            .into_iter()
+            .map(RewardRow::into_entry)
+            .collect()
     }
 
     async fn fetch_user<'q>(
@@ -189,8 +291,11 @@ where
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'r> UserRow: FromRow<'r, DB::Row>,
+    for<'r> RewardRow: FromRow<'r, DB::Row>,
     for<'r> ReferralRow: FromRow<'r, DB::Row>,
     for<'r> OutboxRow: FromRow<'r, DB::Row>,
     for<'r> DeadLetterRow: FromRow<'r, DB::Row>,
@@ -214,12 +319,12 @@ where
             .as_ref()
             .map(|r| r.rewards.as_slice())
             .unwrap_or_default();
-        let points_of = |beneficiary: Uuid| -> i64 {
+        let points_of = |beneficiary: Uuid| -> Points {
             rewards
                 .iter()
                 .filter(|entry| entry.beneficiary == beneficiary)
-                .map(|entry| entry.points)
-                .sum()
+                .map(|entry| Points::of(entry.points, entry.status))
+                .fold(Points::default(), |sum, points| sum + points)
         };
         let joined = to_micros(user.created_at);
         let mut tx = self.begin().await?;
@@ -231,7 +336,10 @@ where
             .bind(user.referred_by)
             .bind(user.token_version)
             .bind(joined)
-            .bind(points_of(user.id))
+            .bind(points_of(user.id).approved)
+            .bind(points_of(user.id).pending)
+            .bind(user.email_verified)
+            .bind(metadata_text(&user.metadata)?.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| registration_error(e, DB::is_transient))?;
@@ -294,15 +402,11 @@ where
                     .await?;
             }
             for entry in rewards {
-                sqlx::query(&self.queries.insert_reward)
-                    .bind(entry.id)
-                    .bind(user.id)
-                    .bind(entry.beneficiary)
-                    .bind(entry.kind.as_str())
-                    .bind(entry.points)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(error::<DB>)?;
+                let entry = RewardEntry {
+                    referral_user: Some(user.id),
+                    ..entry.clone()
+                };
+                self.insert_reward(&mut tx, &entry).await?;
             }
         }
         if !self.insert_refresh(&mut *tx, &refresh_token).await? {
@@ -608,15 +712,18 @@ where
     ) -> Result<ReferralCounts, StorageError> {
         let since = to_micros(since);
         let boundary_day = day_of(since);
-        let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(&self.queries.referral_stats)
-            .bind(user)
-            .bind(boundary_day)
-            .bind(since)
-            .bind(start_of_next_day(boundary_day))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::<DB>)?;
-        let Some((total, second_tier, reward_points, later_days, boundary)) = row else {
+        let row: Option<(i64, i64, i64, i64, i64, i64)> =
+            sqlx::query_as(&self.queries.referral_stats)
+                .bind(user)
+                .bind(boundary_day)
+                .bind(since)
+                .bind(start_of_next_day(boundary_day))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::<DB>)?;
+        let Some((total, second_tier, reward_points, pending_reward_points, later_days, boundary)) =
+            row
+        else {
             return Ok(ReferralCounts::default());
         };
         Ok(ReferralCounts {
@@ -624,7 +731,210 @@ where
             since: count(later_days)? + count(boundary)?,
             second_tier: count(second_tier)?,
             reward_points,
+            pending_reward_points,
         })
+    }
+
+    async fn create_verification_token(
+        &self,
+        token: VerificationTokenRecord,
+    ) -> Result<bool, StorageError> {
+        let created = to_micros(token.created_at);
+        let mut tx = self.begin().await?;
+        // The lock makes concurrent requests for one user supersede in turn.
+        if self.lock_user(&mut tx, token.user_id).await?.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(&self.queries.supersede_verification_tokens)
+            .bind(token.user_id)
+            .bind(created)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        sqlx::query(&self.queries.insert_verification_token)
+            .bind(token.hash.as_bytes().as_slice())
+            .bind(token.user_id)
+            .bind(created)
+            .bind(to_micros(token.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
+    }
+
+    async fn verification_token_user(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.fetch_user(
+            sqlx::query_as(&self.queries.verification_token_user)
+                .bind(token.as_bytes().as_slice())
+                .bind(to_micros(now)),
+        )
+        .await
+    }
+
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+        approvals: Vec<RewardTransition>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let hash = token.as_bytes().as_slice();
+        let mut tx = self.begin().await?;
+        let owner = self
+            .lock_token_owner(&mut tx, &self.queries.verification_token_owner, hash)
+            .await?;
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        let consumed: Option<Uuid> = sqlx::query_scalar(&self.queries.use_verification_token)
+            .bind(hash)
+            .bind(to_micros(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        if consumed.is_none() {
+            return Ok(None);
+        }
+        sqlx::query(&self.queries.mark_email_verified)
+            .bind(owner.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        for approval in approvals {
+            self.apply_transition(&mut tx, approval).await?;
+        }
+        for message in &outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(Some(UserRecord {
+            email_verified: true,
+            ..owner
+        }))
+    }
+
+    async fn reward(&self, id: Uuid) -> Result<Option<RewardEntry>, StorageError> {
+        let row: Option<RewardRow> = sqlx::query_as(&self.queries.reward_by_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        row.map(RewardRow::into_entry).transpose()
+    }
+
+    async fn pending_rewards(
+        &self,
+        referral_user: Uuid,
+        approval: RewardApproval,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        self.fetch_rewards(
+            sqlx::query_as(&self.queries.pending_rewards)
+                .bind(referral_user)
+                .bind(approval.as_str()),
+        )
+        .await
+    }
+
+    async fn list_rewards(
+        &self,
+        beneficiary: Uuid,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        match after {
+            None => {
+                self.fetch_rewards(
+                    sqlx::query_as(&self.queries.list_rewards)
+                        .bind(beneficiary)
+                        .bind(i64::from(limit)),
+                )
+                .await
+            }
+            Some(cursor) => {
+                self.fetch_rewards(
+                    sqlx::query_as(&self.queries.list_rewards_after)
+                        .bind(beneficiary)
+                        .bind(to_micros(cursor.created_at))
+                        .bind(cursor.id)
+                        .bind(i64::from(limit)),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn transition_reward(
+        &self,
+        transition: RewardTransition,
+    ) -> Result<Option<RewardEntry>, StorageError> {
+        let mut tx = self.begin().await?;
+        let applied = self.apply_transition(&mut tx, transition).await?;
+        if applied.is_some() {
+            tx.commit().await.map_err(error::<DB>)?;
+        }
+        Ok(applied)
+    }
+
+    async fn record_conversion(
+        &self,
+        conversion: ConversionRecord,
+        approvals: Vec<RewardTransition>,
+        grants: Vec<RewardEntry>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
+        let mut tx = self.begin().await?;
+        // First: a second recording of the same conversion waits here for the first one and
+        // then inserts nothing.
+        let inserted = sqlx::query(&self.queries.insert_conversion)
+            .bind(conversion.id)
+            .bind(conversion.user_id)
+            .bind(conversion.kind.as_str())
+            .bind(conversion.external_id.as_str())
+            .bind(conversion.value)
+            .bind(to_micros(conversion.recorded_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        if DB::rows_affected(&inserted) == 0 {
+            return Ok(None);
+        }
+        let mut changed = Vec::new();
+        for approval in approvals {
+            if let Some(entry) = self.apply_transition(&mut tx, approval).await? {
+                changed.push(entry);
+            }
+        }
+        for entry in grants {
+            if !self
+                .add_to_counters(
+                    &mut tx,
+                    entry.beneficiary,
+                    0,
+                    0,
+                    Points::of(entry.points, entry.status),
+                )
+                .await?
+            {
+                return Err(StorageError::backend(
+                    "a reward's beneficiary does not exist",
+                ));
+            }
+            self.insert_reward(&mut tx, &entry).await?;
+            if entry.status == RewardStatus::Approved {
+                self.add_to_referral(&mut tx, &entry, entry.points).await?;
+            }
+            changed.push(entry);
+        }
+        for message in &outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(Some(changed))
     }
 
     async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {
@@ -780,7 +1090,10 @@ where
             .await?;
         let reset_tokens = self
             .delete(&mut tx, &q.prune_reset_tokens, Some(now))
-            .await?;
+            .await?
+            + self
+                .delete(&mut tx, &q.prune_verification_tokens, Some(now))
+                .await?;
         let done = self
             .delete(&mut tx, &q.prune_done_outbox, Some(to_micros(done_before)))
             .await?;
@@ -795,4 +1108,56 @@ where
             outbox: done + dead,
         })
     }
+}
+
+/// Points as a user's two sums see them: approved and pending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Points {
+    approved: i64,
+    pending: i64,
+}
+
+impl Points {
+    /// `points` of an entry in `status`.
+    fn of(points: i64, status: RewardStatus) -> Self {
+        match status {
+            RewardStatus::Approved => Points {
+                approved: points,
+                pending: 0,
+            },
+            RewardStatus::Pending => Points {
+                approved: 0,
+                pending: points,
+            },
+            RewardStatus::Revoked => Points::default(),
+        }
+    }
+}
+
+impl std::ops::Add for Points {
+    type Output = Points;
+    fn add(self, other: Points) -> Points {
+        Points {
+            approved: self.approved + other.approved,
+            pending: self.pending + other.pending,
+        }
+    }
+}
+
+impl std::ops::Sub for Points {
+    type Output = Points;
+    fn sub(self, other: Points) -> Points {
+        Points {
+            approved: self.approved - other.approved,
+            pending: self.pending - other.pending,
+        }
+    }
+}
+
+/// Metadata as stored: JSON text of an object.
+fn metadata_text(
+    metadata: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, StorageError> {
+    serde_json::to_string(metadata)
+        .map_err(|e| StorageError::backend(format!("metadata does not serialise: {e}")))
 }

@@ -6,7 +6,7 @@
 //! the text never depends on how a table name is qualified.
 
 use super::namespace::Renderer;
-use super::rows::{outbox_columns, user_columns};
+use super::rows::{outbox_columns, reward_columns, user_columns};
 
 /// Every statement of the [`Storage`](crate::Storage) implementation and of the migrator's
 /// bookkeeping, rendered for one namespace.
@@ -24,7 +24,8 @@ pub(crate) struct Queries {
     /// stores the token only while `$6` is its user's token version, holding the user's row
     /// (so a reset waits for it, or it sees the reset's new version).
     pub(crate) insert_refresh_token: String,
-    /// `$1` user, `$2` referrals, `$3` second-tier referrals, `$4` points: adds to counters.
+    /// `$1` user, `$2` referrals, `$3` second-tier referrals, `$4` approved points, `$5`
+    /// pending points: adds to counters.
     pub(crate) add_to_counters: String,
     pub(crate) insert_user: String,
     pub(crate) insert_referral: String,
@@ -95,6 +96,35 @@ pub(crate) struct Queries {
     pub(crate) prune_revoked_refresh_tokens: String,
     /// `$1` now: expired, used or superseded.
     pub(crate) prune_reset_tokens: String,
+    /// `$1` now: expired, used or superseded.
+    pub(crate) prune_verification_tokens: String,
+    /// `$1` hash: the owner of a verification token.
+    pub(crate) verification_token_owner: String,
+    /// `$1` user, `$2` now: supersedes the user's unconsumed verification tokens.
+    pub(crate) supersede_verification_tokens: String,
+    pub(crate) insert_verification_token: String,
+    /// `$1` hash, `$2` now: the owner of a live verification token.
+    pub(crate) verification_token_user: String,
+    /// `$1` hash, `$2` now: marks a live verification token used, returning its user.
+    pub(crate) use_verification_token: String,
+    /// `$1` user.
+    pub(crate) mark_email_verified: String,
+    /// `$1` id.
+    pub(crate) reward_by_id: String,
+    /// `$1` referral user, `$2` approval.
+    pub(crate) pending_rewards: String,
+    /// `$1` beneficiary, `$2` limit.
+    pub(crate) list_rewards: String,
+    /// `$1` beneficiary, `$2` cursor's `created_at`, `$3` cursor's id, `$4` limit.
+    pub(crate) list_rewards_after: String,
+    /// `$1` id, `$2` the status it must have, `$3` the new one, `$4` reason (or keep),
+    /// `$5` now: the entry as changed.
+    pub(crate) transition_reward: String,
+    /// `$1` referee, `$2` referrer, `$3` points: adds to the referral's approved points.
+    pub(crate) add_to_referral_points: String,
+    /// `$1` id, `$2` user, `$3` kind, `$4` external id, `$5` value, `$6` at: nothing when
+    /// recorded before.
+    pub(crate) insert_conversion: String,
     /// `$1` cutoff.
     pub(crate) prune_done_outbox: String,
     /// `$1` cutoff.
@@ -125,11 +155,13 @@ impl Queries {
                  WHERE id = $2 AND token_version = $6{lock_row}"),
             add_to_counters: r("UPDATE {users} SET referral_count = referral_count + $2, \
                  second_tier_count = second_tier_count + $3, \
-                 reward_points = reward_points + $4 WHERE id = $1"),
+                 reward_points = reward_points + $4, \
+                 pending_points = pending_points + $5 WHERE id = $1"),
             insert_user: r(
                 "INSERT INTO {users} (id, email, password_hash, referral_code, \
-                 referred_by, token_version, created_at, reward_points) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 referred_by, token_version, created_at, reward_points, pending_points, \
+                 email_verified, metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             ),
             insert_referral: r("INSERT INTO {referrals} \
                  (referee_id, referrer_id, joined_at, reward_points) VALUES ($1, $2, $3, $4)"),
@@ -139,7 +171,9 @@ impl Queries {
                  ON CONFLICT (referrer_id, day) DO UPDATE SET joined = d.joined + 1",
             ),
             insert_reward: r("INSERT INTO {reward_ledger} \
-                 (id, referral_id, beneficiary_id, kind, points) VALUES ($1, $2, $3, $4, $5)"),
+                 (id, referral_id, beneficiary_id, kind, points, status, approval, flags, \
+                 reason, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
             user_by_id: r(concat!(
                 "SELECT ",
                 user_columns!(),
@@ -218,6 +252,7 @@ impl Queries {
                  ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $4",
             ),
             referral_stats: r("SELECT referral_count, second_tier_count, reward_points, \
+                 pending_points, \
                  (SELECT CAST(COALESCE(SUM(joined), 0) AS BIGINT) FROM {referral_days} \
                   WHERE referrer_id = $1 AND day > $2), \
                  (SELECT COUNT(*) FROM {referrals} \
@@ -273,6 +308,62 @@ impl Queries {
                  WHERE revoked_at IS NOT NULL"),
             prune_reset_tokens: r("DELETE FROM {reset_tokens} WHERE expires_at <= $1 \
                  OR used_at IS NOT NULL OR superseded_at IS NOT NULL"),
+            prune_verification_tokens: r("DELETE FROM {verification_tokens} \
+                 WHERE expires_at <= $1 OR used_at IS NOT NULL OR superseded_at IS NOT NULL"),
+            verification_token_owner: r("SELECT user_id FROM {verification_tokens} \
+                 WHERE hash = $1"),
+            supersede_verification_tokens: r("UPDATE {verification_tokens} \
+                 SET superseded_at = $2 \
+                 WHERE user_id = $1 AND used_at IS NULL AND superseded_at IS NULL"),
+            insert_verification_token: r("INSERT INTO {verification_tokens} \
+                 (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"),
+            verification_token_user: r(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM {users} WHERE id = (SELECT user_id FROM {verification_tokens} \
+                 WHERE hash = $1 AND used_at IS NULL AND superseded_at IS NULL \
+                 AND expires_at > $2)"
+            )),
+            use_verification_token: r("UPDATE {verification_tokens} SET used_at = $2 \
+                 WHERE hash = $1 AND used_at IS NULL AND superseded_at IS NULL \
+                 AND expires_at > $2 RETURNING user_id"),
+            mark_email_verified: r("UPDATE {users} SET email_verified = TRUE WHERE id = $1"),
+            reward_by_id: r(concat!(
+                "SELECT ",
+                reward_columns!(),
+                " FROM {reward_ledger} WHERE id = $1"
+            )),
+            pending_rewards: r(concat!(
+                "SELECT ",
+                reward_columns!(),
+                " FROM {reward_ledger} WHERE referral_id = $1 AND status = 'pending' \
+                 AND approval = $2 ORDER BY created_at, id"
+            )),
+            list_rewards: r(concat!(
+                "SELECT ",
+                reward_columns!(),
+                " FROM {reward_ledger} WHERE beneficiary_id = $1 \
+                 ORDER BY created_at DESC, id DESC LIMIT $2"
+            )),
+            list_rewards_after: r(concat!(
+                "SELECT ",
+                reward_columns!(),
+                " FROM {reward_ledger} WHERE beneficiary_id = $1 \
+                 AND (created_at, id) < ($2, $3) \
+                 ORDER BY created_at DESC, id DESC LIMIT $4"
+            )),
+            transition_reward: r(concat!(
+                "UPDATE {reward_ledger} SET status = $3, reason = COALESCE($4, reason), \
+                 updated_at = $5 WHERE id = $1 AND status = $2 RETURNING ",
+                reward_columns!()
+            )),
+            add_to_referral_points: r("UPDATE {referrals} \
+                 SET reward_points = reward_points + $3 \
+                 WHERE referee_id = $1 AND referrer_id = $2"),
+            insert_conversion: r("INSERT INTO {conversions} \
+                 (id, user_id, kind, external_id, value, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (user_id, kind, external_id) DO NOTHING"),
             prune_done_outbox: r("DELETE FROM {outbox} WHERE sent_at < $1"),
             prune_dead_outbox: r("DELETE FROM {outbox} WHERE died_at < $1"),
             applied_migrations: r("SELECT version, checksum FROM {schema_migrations} \

@@ -7,16 +7,27 @@ use super::timestamps::from_micros;
 use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::referral_code::ReferralCode;
+use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardKind, RewardStatus};
 use crate::storage::{DeadLetter, OutboxMessage, ReferralRecord, StorageError};
 use crate::user::UserRecord;
 
 /// The `users` columns a [`UserRow`] reads, for `concat!` into queries.
 macro_rules! user_columns {
     () => {
-        "id, email, password_hash, referral_code, referred_by, token_version, created_at"
+        "id, email, password_hash, referral_code, referred_by, token_version, created_at, \
+         email_verified, metadata"
     };
 }
 pub(crate) use user_columns;
+
+/// The `reward_ledger` columns a [`RewardRow`] reads.
+macro_rules! reward_columns {
+    () => {
+        "id, beneficiary_id, referral_id, kind, points, status, approval, flags, reason, \
+         created_at, updated_at"
+    };
+}
+pub(crate) use reward_columns;
 
 /// The `outbox` columns an [`OutboxRow`] reads.
 macro_rules! outbox_columns {
@@ -36,6 +47,8 @@ pub struct UserRow {
     referred_by: Option<Uuid>,
     token_version: i64,
     created_at: i64,
+    email_verified: bool,
+    metadata: String,
 }
 
 impl UserRow {
@@ -53,6 +66,49 @@ impl UserRow {
             referred_by: self.referred_by,
             token_version: self.token_version,
             created_at: from_micros(self.created_at)?,
+            email_verified: self.email_verified,
+            metadata: serde_json::from_str(&self.metadata).map_err(|e| {
+                StorageError::Corrupt(format!("stored metadata is not a JSON object: {e}"))
+            })?,
+        })
+    }
+}
+
+/// A `reward_ledger` row as [`reward_columns`] reads it.
+#[derive(sqlx::FromRow)]
+pub struct RewardRow {
+    id: Uuid,
+    beneficiary_id: Uuid,
+    referral_id: Option<Uuid>,
+    kind: String,
+    points: i64,
+    status: String,
+    approval: String,
+    flags: String,
+    reason: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RewardRow {
+    pub(crate) fn into_entry(self) -> Result<RewardEntry, StorageError> {
+        let corrupt = |what: &str, value: &str| {
+            StorageError::Corrupt(format!("stored reward {what} {value:?} is unknown"))
+        };
+        Ok(RewardEntry {
+            id: self.id,
+            beneficiary: self.beneficiary_id,
+            referral_user: self.referral_id,
+            kind: RewardKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?,
+            points: self.points,
+            status: RewardStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", &self.status))?,
+            approval: RewardApproval::parse(&self.approval)
+                .ok_or_else(|| corrupt("approval", &self.approval))?,
+            flags: RewardFlag::split(&self.flags).ok_or_else(|| corrupt("flags", &self.flags))?,
+            reason: self.reason,
+            created_at: from_micros(self.created_at)?,
+            updated_at: from_micros(self.updated_at)?,
         })
     }
 }

@@ -190,7 +190,8 @@ pub async fn a_registration_with_a_code_records_the_referral_and_its_rewards(
             total: 1,
             since: 1,
             second_tier: 0,
-            reward_points: 100 + 10
+            reward_points: 100 + 10,
+            pending_reward_points: 0,
         },
         "the referrer earned 100 as referrer and 10 as the grand referrer's referee"
     );
@@ -200,7 +201,8 @@ pub async fn a_registration_with_a_code_records_the_referral_and_its_rewards(
             total: 1,
             since: 1,
             second_tier: 1,
-            reward_points: 100 + 5
+            reward_points: 100 + 5,
+            pending_reward_points: 0,
         }
     );
     assert_eq!(
@@ -209,7 +211,8 @@ pub async fn a_registration_with_a_code_records_the_referral_and_its_rewards(
             total: 0,
             since: 0,
             second_tier: 0,
-            reward_points: 10
+            reward_points: 10,
+            pending_reward_points: 0,
         }
     );
 }

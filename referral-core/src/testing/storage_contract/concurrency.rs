@@ -55,6 +55,7 @@ pub async fn concurrent_registrations_with_one_referrer_are_all_counted(storage:
             since: SIGN_UPS as u64,
             second_tier: 0,
             reward_points: SIGN_UPS * 100 + 7,
+            pending_reward_points: 0,
         }
     );
     assert_eq!(
@@ -63,7 +64,8 @@ pub async fn concurrent_registrations_with_one_referrer_are_all_counted(storage:
             total: 1,
             since: 0,
             second_tier: SIGN_UPS as u64,
-            reward_points: 100 + SIGN_UPS * 3
+            reward_points: 100 + SIGN_UPS * 3,
+            pending_reward_points: 0,
         }
     );
     let listed = storage
@@ -355,4 +357,132 @@ async fn racing_a_reset<T: Send + 'static>(
         .expect("consuming a reset token");
     assert_eq!(reset, Some(user), "the reset went through");
     racing.await.expect("the racer panicked")
+}
+
+/// Ten concurrent approvals of one pending reward: exactly one applies, and the points are
+/// counted once.
+pub async fn concurrent_approvals_of_one_pending_reward_have_exactly_one_winner(
+    storage: Arc<dyn Storage>,
+) {
+    let (referrer, entry) =
+        referrer_with_pending(&*storage, crate::rewards::RewardApproval::Review).await;
+    let mut set = JoinSet::new();
+    for i in 0..10 {
+        let storage = Arc::clone(&storage);
+        let transition = approve(&entry, at(Duration::seconds(10 + i)));
+        set.spawn(async move { storage.transition_reward(transition).await });
+    }
+    let winners = join_all(set)
+        .await
+        .into_iter()
+        .map(|result| result.expect("a transition answers"))
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(winners, 1);
+    let counts = stats(&*storage, referrer.id, T0).await;
+    assert_eq!(
+        (counts.reward_points, counts.pending_reward_points),
+        (100, 0)
+    );
+    assert_eq!(pending(&*storage).await, 1, "one approval event");
+}
+
+/// Ten concurrent recordings of one conversion: exactly one is recorded; its approval and
+/// grant are written once.
+pub async fn concurrent_recordings_of_one_conversion_have_exactly_one_winner(
+    storage: Arc<dyn Storage>,
+) {
+    let (referrer, entry) =
+        referrer_with_pending(&*storage, crate::rewards::RewardApproval::OnConversion).await;
+    let referee = entry.referral_user.expect("a referral reward");
+    let mut set = JoinSet::new();
+    for _ in 0..10 {
+        let storage = Arc::clone(&storage);
+        let now = at(Duration::minutes(1));
+        let conversion = crate::storage::ConversionRecord {
+            id: Uuid::now_v7(),
+            user_id: referee,
+            kind: "purchase".to_owned(),
+            external_id: "order-1".to_owned(),
+            value: 1,
+            recorded_at: now,
+        };
+        let approval = approve(&entry, now);
+        set.spawn(async move {
+            storage
+                .record_conversion(conversion, vec![approval], Vec::new(), Vec::new())
+                .await
+        });
+    }
+    let recorded = join_all(set)
+        .await
+        .into_iter()
+        .map(|result| result.expect("a recording answers"))
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(recorded, 1);
+    let counts = stats(&*storage, referrer.id, T0).await;
+    assert_eq!(
+        (counts.reward_points, counts.pending_reward_points),
+        (100, 0)
+    );
+}
+
+/// A conversion approving a pending reward races an admin revoking it: exactly one of the
+/// two changes the reward, and the sums match the status it ends in.
+pub async fn a_conversion_racing_an_admin_revocation_applies_one_of_them(
+    storage: Arc<dyn Storage>,
+) {
+    let (referrer, entry) =
+        referrer_with_pending(&*storage, crate::rewards::RewardApproval::OnConversion).await;
+    let referee = entry.referral_user.expect("a referral reward");
+    let now = at(Duration::minutes(1));
+    let approving = {
+        let storage = Arc::clone(&storage);
+        let conversion = crate::storage::ConversionRecord {
+            id: Uuid::now_v7(),
+            user_id: referee,
+            kind: "purchase".to_owned(),
+            external_id: "order-1".to_owned(),
+            value: 1,
+            recorded_at: now,
+        };
+        let approval = approve(&entry, now);
+        tokio::spawn(async move {
+            storage
+                .record_conversion(conversion, vec![approval], Vec::new(), Vec::new())
+                .await
+        })
+    };
+    let revoking = {
+        let storage = Arc::clone(&storage);
+        let revocation = revoke(&entry, now, "fraud");
+        tokio::spawn(async move { storage.transition_reward(revocation).await })
+    };
+    let approved = approving
+        .await
+        .expect("no panic")
+        .expect("recorded")
+        .expect("a new conversion")
+        .len();
+    let revoked = revoking
+        .await
+        .expect("no panic")
+        .expect("answers")
+        .is_some();
+    assert_eq!(approved + usize::from(revoked), 1);
+    let status = storage.reward(entry.id).await.unwrap().unwrap().status;
+    let counts = stats(&*storage, referrer.id, T0).await;
+    match status {
+        crate::rewards::RewardStatus::Approved => {
+            assert_eq!(
+                (counts.reward_points, counts.pending_reward_points),
+                (100, 0)
+            )
+        }
+        crate::rewards::RewardStatus::Revoked => {
+            assert_eq!((counts.reward_points, counts.pending_reward_points), (0, 0))
+        }
+        other => panic!("the reward is still {other:?}"),
+    }
 }

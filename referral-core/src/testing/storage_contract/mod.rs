@@ -20,9 +20,9 @@
 //! timestamps in whole microseconds, because SQL backends keep no finer precision.
 //!
 //! The cases live in files by concern: `accounts`, `sessions` (refresh tokens), `resets`,
-//! `rate_limits`, `referrals`, `codes` (vanity codes and aliases), `outbox`, `events`
-//! (fan-out, order per user), `pruning`, `concurrency` (races every backend must settle the
-//! same way); `setup` builds the records they write.
+//! `verification`, `rewards` (the lifecycle), `rate_limits`, `referrals`, `codes` (vanity
+//! codes and aliases), `outbox`, `events` (fan-out, order per user), `pruning`, `concurrency`
+//! (races every backend must settle the same way); `setup` builds the records they write.
 //!
 //! Not API-stable: cases are added as rules are.
 
@@ -39,8 +39,10 @@ mod pruning;
 mod rate_limits;
 mod referrals;
 mod resets;
+mod rewards;
 mod sessions;
 mod setup;
+mod verification;
 
 pub use accounts::*;
 pub use codes::*;
@@ -51,7 +53,9 @@ pub use pruning::*;
 pub use rate_limits::*;
 pub use referrals::*;
 pub use resets::*;
+pub use rewards::*;
 pub use sessions::*;
+pub use verification::*;
 
 /// What a contract constructor yields: a fresh, empty storage, possibly inside a guard that
 /// cleans up (drops a scratch database, say) when the case ends.
@@ -187,6 +191,18 @@ macro_rules! __storage_contract_cases {
             consuming_a_reset_token_changes_the_password_and_ends_every_session,
             a_new_reset_token_supersedes_the_older_one,
             an_expired_reset_token_cannot_be_consumed,
+            // email verification
+            a_verification_token_works_once_and_marks_the_email_verified,
+            a_new_verification_token_supersedes_the_older_one_and_tokens_expire,
+            verification_tokens_for_unknown_users_are_refused,
+            verifying_an_email_applies_its_approvals_with_it,
+            // reward lifecycle
+            pending_rewards_count_apart_from_approved_ones,
+            approving_and_revoking_move_the_points,
+            a_reward_leaves_a_status_only_once,
+            rewards_are_listed_newest_first_and_the_cursor_continues,
+            a_conversion_is_recorded_once_per_external_id,
+            a_conversion_for_an_unknown_user_writes_nothing,
             // rate limits
             rate_limit_hits_count_within_one_window,
             a_rate_limit_window_closes_at_its_end,
@@ -221,6 +237,9 @@ macro_rules! __storage_contract_cases {
             a_login_racing_a_reset_never_outlives_it,
             a_rotation_racing_a_reset_either_precedes_it_or_fails,
             a_rehash_racing_a_reset_keeps_the_reset_password,
+            concurrent_approvals_of_one_pending_reward_have_exactly_one_winner,
+            concurrent_recordings_of_one_conversion_have_exactly_one_winner,
+            a_conversion_racing_an_admin_revocation_applies_one_of_them,
         ]);
     };
 }

@@ -43,7 +43,8 @@ pub async fn stats_count_second_tier_and_sum_rewards(storage: &dyn Storage) {
             total: 3,
             since: 3,
             second_tier: 4,
-            reward_points: 3 * 100 + 4 * 3
+            reward_points: 3 * 100 + 4 * 3,
+            pending_reward_points: 0,
         }
     );
     assert_eq!(
@@ -52,7 +53,8 @@ pub async fn stats_count_second_tier_and_sum_rewards(storage: &dyn Storage) {
             total: 2,
             since: 2,
             second_tier: 0,
-            reward_points: 7 + 2 * 100
+            reward_points: 7 + 2 * 100,
+            pending_reward_points: 0,
         }
     );
     assert_eq!(
@@ -61,7 +63,8 @@ pub async fn stats_count_second_tier_and_sum_rewards(storage: &dyn Storage) {
             total: 0,
             since: 0,
             second_tier: 0,
-            reward_points: 7
+            reward_points: 7,
+            pending_reward_points: 0,
         }
     );
 }

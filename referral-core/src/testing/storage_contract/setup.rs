@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::rate_limit::RateKey;
-use crate::rewards::RewardPolicy;
+use crate::rewards::{RewardApproval, RewardEntry, RewardPolicy, RewardStatus, RewardTransition};
 use crate::storage::{
     NewUser, OutboxMessage, ReferralCounts, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage,
 };
@@ -47,6 +47,7 @@ pub(super) fn points(referrer: i64, referee: i64, second_tier: i64) -> RewardPol
         referrer,
         referee,
         second_tier,
+        ..RewardPolicy::default()
     }
 }
 
@@ -233,4 +234,77 @@ pub(super) async fn enqueue(storage: &dyn Storage, message: &OutboxMessage) {
         .enqueue_outbox(message.clone())
         .await
         .expect("queueing a message");
+}
+
+/// A policy paying the referrer `referrer` points, held pending until `approval`.
+pub(super) fn held(referrer: i64, approval: RewardApproval) -> RewardPolicy {
+    RewardPolicy {
+        referrer,
+        referee: 0,
+        second_tier: 0,
+        conversion: 0,
+        approval,
+    }
+}
+
+/// A referrer and the pending reward (100 points, waiting for `approval`) a referee's
+/// sign-up earned them.
+pub(super) async fn referrer_with_pending(
+    storage: &dyn Storage,
+    approval: RewardApproval,
+) -> (UserRecord, RewardEntry) {
+    let referrer = register(storage, "referrer", T0).await.user;
+    let referee = register_referred(
+        storage,
+        "referee",
+        &referrer,
+        at(Duration::seconds(1)),
+        held(100, approval),
+    )
+    .await;
+    let entry = referee
+        .referral
+        .and_then(|referral| referral.rewards.into_iter().next())
+        .expect("a held policy writes an entry");
+    (referrer, entry)
+}
+
+/// The approval of `entry` (pending) at `at`, with an event.
+pub(super) fn approve(entry: &RewardEntry, at: OffsetDateTime) -> RewardTransition {
+    RewardTransition {
+        reward: entry.id,
+        from: RewardStatus::Pending,
+        to: RewardStatus::Approved,
+        reason: None,
+        at,
+        event: Some(event_about(entry.beneficiary, at)),
+    }
+}
+
+/// The revocation of `entry` from its status at `at`, for `reason`.
+pub(super) fn revoke(entry: &RewardEntry, at: OffsetDateTime, reason: &str) -> RewardTransition {
+    RewardTransition {
+        reward: entry.id,
+        from: entry.status,
+        to: RewardStatus::Revoked,
+        reason: Some(reason.to_owned()),
+        at,
+        event: Some(event_about(entry.beneficiary, at)),
+    }
+}
+
+fn event_about(user: Uuid, at: OffsetDateTime) -> OutboxMessage {
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        topic: "event.reward.approved".to_owned(),
+        user_id: Some(user),
+        payload: "{}".to_owned(),
+        attempts: 0,
+        created_at: at,
+    }
+}
+
+/// Messages neither done nor dead.
+pub(super) async fn pending_outbox_count(storage: &dyn Storage) -> u64 {
+    pending(storage).await
 }
