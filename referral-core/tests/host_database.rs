@@ -263,8 +263,8 @@ async fn postgres_on_the_hosts_pool_in_a_schema_of_its_choosing() {
     .unwrap();
     assert_eq!(
         schemas,
-        vec![("auth".to_owned(), 10), ("public".to_owned(), 4)],
-        "our 9 tables and bookkeeping in auth; the host's 3 and _sqlx_migrations in public"
+        vec![("auth".to_owned(), 12), ("public".to_owned(), 4)],
+        "our 11 tables and bookkeeping in auth; the host's 3 and _sqlx_migrations in public"
     );
 }
 

@@ -150,7 +150,7 @@ async fn postgres_tables_live_in_the_schema_and_nothing_in_public() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(counts, vec![("referral".to_owned(), 10)]);
+    assert_eq!(counts, vec![("referral".to_owned(), 12)]);
 }
 
 #[tokio::test]

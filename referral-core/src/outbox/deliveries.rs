@@ -17,7 +17,9 @@ use crate::event_handler::EventHandler;
 use crate::mailer::Message;
 use crate::storage::OutboxMessage;
 
-use crate::engine::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX, RESET_MAIL_TOPIC, VERIFICATION_MAIL_TOPIC};
+use crate::engine::{
+    EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX, RESET_MAIL_TOPIC, VERIFICATION_MAIL_TOPIC,
+};
 
 /// The topic prefix of an event's delivery to an in-process handler (then its name).
 pub(crate) const HANDLER_TOPIC_PREFIX: &str = "delivery:handler:";

@@ -32,7 +32,7 @@ pub fn verification_token_in(body: &str, app_base_url: &str) -> Option<String> {
 }
 
 fn token_after(body: &str, marker: &str) -> Option<String> {
-    let start = body.find(&marker)? + marker.len();
+    let start = body.find(marker)? + marker.len();
     let token: String = body[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
