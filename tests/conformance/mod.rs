@@ -407,11 +407,15 @@ impl TestServer {
     /// the outbox dispatcher delivers what is due (as a server's dispatcher would), then the
     /// recording mailer says what went out.
     pub async fn mails(&self) -> Vec<Message> {
-        self.engine
+        // Round after round: one user's messages of a topic go out in turn.
+        while !self
+            .engine
             .outbox_dispatcher()
             .dispatch_due()
             .await
-            .expect("the outbox dispatcher runs");
+            .expect("the outbox dispatcher runs")
+            .is_idle()
+        {}
         let sent = self.mailer.messages();
         let seen = self.mails_read.swap(sent.len(), Ordering::SeqCst);
         sent.into_iter().skip(seen).collect()

@@ -165,10 +165,11 @@ impl Harness {
             .collect()
     }
 
-    /// Delivers what is due, then reads the verification mail that arrived since the last
-    /// call (passing over any other): each recipient and the token of its link.
+    /// Delivers what is due (round after round: one user's messages of a topic go out in
+    /// turn), then reads the verification mail that arrived since the last call (passing
+    /// over any other): each recipient and the token of its link.
     pub async fn mailed_verification_tokens(&self) -> Vec<(String, String)> {
-        self.deliver().await;
+        while !self.deliver().await.is_idle() {}
         let messages = self.mailer.messages();
         let start = self.read.swap(messages.len(), Ordering::SeqCst);
         messages[start..]
