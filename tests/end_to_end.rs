@@ -417,7 +417,10 @@ async fn parallel_registrations(adapter: Adapter, database: Database) {
     let (status, stats) = service.get_as("/api/referral-stats", &access).await;
     assert_eq!(status, 200, "{stats}");
     assert_eq!(stats["total_referrals"], 30, "{stats}");
-    assert_eq!(stats["total_reward_points"], 3000, "{stats}");
+    // Past 20 sign-ups with one code within the hour (the velocity limit), rewards are held
+    // for review.
+    assert_eq!(stats["total_reward_points"], 2000, "{stats}");
+    assert_eq!(stats["pending_reward_points"], 1000, "{stats}");
 
     let mut tasks = JoinSet::new();
     for _ in 0..10 {

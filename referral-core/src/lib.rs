@@ -48,6 +48,7 @@ mod email;
 mod engine;
 mod error;
 mod event_handler;
+mod fraud;
 #[cfg(feature = "http")]
 mod http;
 pub mod mailer;

@@ -215,6 +215,26 @@ pub struct RewardEntry {
     pub updated_at: OffsetDateTime,
 }
 
+impl RewardEntry {
+    /// This entry with the fraud `flags` raised at its sign-up, and what they do to it:
+    /// `self_referral` revokes it at once (no reward at all, the flag kept for admins to
+    /// see); any other flag holds it `pending` for review, whatever the policy says.
+    pub fn flagged(mut self, flags: &[RewardFlag]) -> Self {
+        if flags.is_empty() {
+            return self;
+        }
+        self.flags = flags.to_vec();
+        if flags.contains(&RewardFlag::SelfReferral) {
+            self.status = RewardStatus::Revoked;
+            self.reason = Some("self-referral: the referee is the referrer's own mailbox".into());
+        } else {
+            self.status = RewardStatus::Pending;
+            self.approval = RewardApproval::Review;
+        }
+        self
+    }
+}
+
 /// A status change of one reward, as the engine asks storage to apply it: only while the
 /// reward is still `from`, atomically with the event it writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +391,27 @@ mod tests {
         let entries = policy.entries(Uuid::now_v7(), Uuid::now_v7(), None, AT);
         assert_eq!(entries[0].status, RewardStatus::Pending);
         assert_eq!(entries[0].approval, RewardApproval::OnConversion);
+    }
+
+    #[test]
+    fn a_self_referral_is_revoked_and_other_flags_hold_the_reward_for_review() {
+        let entry =
+            RewardPolicy::default().entries(Uuid::now_v7(), Uuid::now_v7(), None, AT)[0].clone();
+        assert_eq!(entry.clone().flagged(&[]), entry);
+        let own = entry
+            .clone()
+            .flagged(&[RewardFlag::SelfReferral, RewardFlag::Velocity]);
+        assert_eq!(own.status, RewardStatus::Revoked);
+        assert!(own.reason.is_some());
+        let held = entry.flagged(&[RewardFlag::DisposableEmail]);
+        assert_eq!(
+            (held.status, held.approval, held.flags),
+            (
+                RewardStatus::Pending,
+                RewardApproval::Review,
+                vec![RewardFlag::DisposableEmail]
+            )
+        );
     }
 
     #[test]

@@ -745,6 +745,7 @@ macro_rules! conformance_tests {
                 an_unverified_login_can_be_refused_with_403_email_not_verified,
                 rewards_held_until_verification_are_listed_pending_then_approved,
                 rewards_answer_a_page_newest_first_and_refuse_a_bad_limit,
+                a_disposable_sign_up_shows_a_held_flagged_reward,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

@@ -240,3 +240,28 @@ pub async fn rewards_answer_a_page_newest_first_and_refuse_a_bad_limit(target: T
         .expect_json(200);
     assert_eq!(empty, json!({ "rewards": [], "next_cursor": null }));
 }
+
+pub async fn a_disposable_sign_up_shows_a_held_flagged_reward(target: Target) {
+    let server = TestServer::start(target).await;
+    let referrer = server.register("ref@example.com", None).await;
+    server
+        .register("someone@mailinator.com", Some(referrer.code()))
+        .await;
+    let page = server
+        .get_as("/api/rewards", referrer.access())
+        .await
+        .expect_json(200);
+    assert_eq!(page["rewards"][0]["status"], "pending");
+    assert_eq!(page["rewards"][0]["flags"], json!(["disposable_email"]));
+    let stats = server
+        .get_as("/api/referral-stats", referrer.access())
+        .await
+        .expect_json(200);
+    assert_eq!(
+        (
+            &stats["total_reward_points"],
+            &stats["pending_reward_points"]
+        ),
+        (&json!(0), &json!(100))
+    );
+}

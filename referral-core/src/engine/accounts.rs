@@ -9,9 +9,11 @@ use uuid::Uuid;
 use super::{Engine, EventType};
 use crate::email::Email;
 use crate::error::{Error, FieldError};
+use crate::fraud;
 use crate::password::Password;
 use crate::rate_limit::RateScope;
 use crate::referral_code::ReferralCode;
+use crate::rewards::RewardFlag;
 use crate::storage::{NewReferral, NewUser, OutboxMessage, StorageError};
 use crate::tokens::Tokens;
 use crate::user::{User, UserRecord};
@@ -135,15 +137,21 @@ impl Engine {
         let password_hash = self.inner.hasher.hash(&password).await?;
         let id = Uuid::now_v7();
         let joined_at = self.now();
+        let flags = match &referrer {
+            Some(referrer) => self.fraud_flags(&email, referrer).await?,
+            None => Vec::new(),
+        };
         let referral = referrer.as_ref().map(|referrer| NewReferral {
             referrer: referrer.id,
             second_tier_referrer: referrer.referred_by,
-            rewards: self.inner.config.rewards.entries(
-                referrer.id,
-                id,
-                referrer.referred_by,
-                joined_at,
-            ),
+            rewards: self
+                .inner
+                .config
+                .rewards
+                .entries(referrer.id, id, referrer.referred_by, joined_at)
+                .into_iter()
+                .map(|entry| entry.flagged(&flags))
+                .collect(),
         });
         for _ in 0..CODE_ATTEMPTS {
             let user = UserRecord {
@@ -186,6 +194,36 @@ impl Engine {
         Err(Error::Internal(format!(
             "could not draw an unused referral code in {CODE_ATTEMPTS} attempts"
         )))
+    }
+
+    /// The fraud signals of `email` signing up with `referrer`'s code: the referrer's own
+    /// mailbox, a disposable address, more sign-ups with the referrer's code this window
+    /// than the velocity limit (this sign-up is counted).
+    async fn fraud_flags(
+        &self,
+        email: &Email,
+        referrer: &UserRecord,
+    ) -> Result<Vec<RewardFlag>, Error> {
+        let mut flags = Vec::new();
+        if fraud::same_mailbox(email, &referrer.email) {
+            flags.push(RewardFlag::SelfReferral);
+        }
+        if fraud::is_disposable(email) {
+            flags.push(RewardFlag::DisposableEmail);
+        }
+        let limit = self.inner.config.referral_velocity_limit;
+        match self
+            .count_attempt(RateScope::ReferralVelocity, &referrer.id.to_string(), limit)
+            .await
+        {
+            Ok(_) => {}
+            Err(Error::RateLimited { .. }) => flags.push(RewardFlag::Velocity),
+            Err(other) => return Err(other),
+        }
+        if !flags.is_empty() {
+            tracing::warn!(referrer = %referrer.id, flags = %RewardFlag::join(&flags), "sign-up flagged");
+        }
+        Ok(flags)
     }
 
     /// The events a registration writes with it: the new user, the referral, each reward.

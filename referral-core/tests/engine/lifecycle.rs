@@ -1,7 +1,11 @@
 //! The reward lifecycle: approval policies, admin status changes, conversions and the ledger
 //! listing.
 
-use referral_core::{Error, NewAccount, RewardApproval, RewardKind, RewardPolicy, RewardStatus};
+use referral_core::{
+    Error, NewAccount, RateLimit, RewardApproval, RewardFlag, RewardKind, RewardPolicy,
+    RewardStatus,
+};
+use time::Duration;
 use uuid::Uuid;
 
 use crate::harness::{at_once, Harness, PASSWORD};
@@ -169,4 +173,96 @@ async fn an_admin_approves_or_revokes_and_nothing_else() {
         .await
         .unwrap_err();
     assert_eq!((err.status(), err.code()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn a_self_referral_earns_nothing_and_keeps_its_flag() {
+    let h = Harness::new();
+    let referrer = h.register("jane.doe@gmail.com").await;
+    h.engine
+        .register(
+            NewAccount::new("JaneDoe+second@googlemail.com", PASSWORD)
+                .referral_code(&referrer.user.referral_code),
+        )
+        .await
+        .unwrap();
+    let stats = h.stats_of(referrer.user.id).await;
+    assert_eq!(stats.total_referrals, 1);
+    assert_eq!(
+        (stats.total_reward_points, stats.pending_reward_points),
+        (0, 0)
+    );
+    let me = h.storage_user(referrer.user.id).await;
+    let reward = h.engine.rewards(&me, 1, None).await.unwrap().rewards[0].clone();
+    assert_eq!(reward.status, RewardStatus::Revoked);
+    assert_eq!(reward.flags, vec![RewardFlag::SelfReferral]);
+}
+
+#[tokio::test]
+async fn a_disposable_address_holds_the_reward_for_review_whatever_the_policy() {
+    let h = Harness::new();
+    let (referrer, _) = pair(&h).await;
+    let code = h.storage_user(referrer).await.referral_code.to_string();
+    h.engine
+        .register(NewAccount::new("throwaway@mailinator.com", PASSWORD).referral_code(&code))
+        .await
+        .unwrap();
+    let stats = h.stats_of(referrer).await;
+    assert_eq!(
+        (stats.total_reward_points, stats.pending_reward_points),
+        (100, 100)
+    );
+    let me = h.storage_user(referrer).await;
+    let held = h.engine.rewards(&me, 1, None).await.unwrap().rewards[0].clone();
+    assert_eq!(held.status, RewardStatus::Pending);
+    assert_eq!(held.flags, vec![RewardFlag::DisposableEmail]);
+    // Only an admin moves it: a conversion does not.
+    let referee = held.referral_user_id.unwrap();
+    h.engine
+        .record_conversion(referee, "purchase", "order-1", 1)
+        .await
+        .unwrap();
+    assert_eq!(h.stats_of(referrer).await.pending_reward_points, 100);
+    h.engine
+        .set_reward_status(held.id, RewardStatus::Approved, None)
+        .await
+        .unwrap();
+    assert_eq!(h.stats_of(referrer).await.total_reward_points, 200);
+}
+
+#[tokio::test]
+async fn sign_ups_past_the_velocity_limit_are_held_for_review() {
+    let h = Harness::with(|c| {
+        c.referral_velocity_limit(RateLimit {
+            max: 2,
+            window: Duration::hours(1),
+        })
+    });
+    let referrer = h.register("ref@example.com").await;
+    for i in 0..3 {
+        h.engine
+            .register(
+                NewAccount::new(format!("new{i}@example.com"), PASSWORD)
+                    .referral_code(&referrer.user.referral_code),
+            )
+            .await
+            .unwrap();
+    }
+    let stats = h.stats_of(referrer.user.id).await;
+    assert_eq!(
+        (stats.total_reward_points, stats.pending_reward_points),
+        (200, 100)
+    );
+    let me = h.storage_user(referrer.user.id).await;
+    let newest = h.engine.rewards(&me, 1, None).await.unwrap().rewards[0].clone();
+    assert_eq!(newest.flags, vec![RewardFlag::Velocity]);
+    h.clock.advance(Duration::hours(1));
+    h.engine
+        .register(
+            NewAccount::new("later@example.com", PASSWORD)
+                .referral_code(&referrer.user.referral_code),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.stats_of(referrer.user.id).await.total_reward_points, 300);
 }

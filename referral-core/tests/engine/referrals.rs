@@ -180,8 +180,11 @@ async fn concurrent_sign_ups_with_one_code_are_all_counted() {
     .await;
     assert!(outcomes.iter().all(Result::is_ok));
     let stats = h.stats_of(referrer.user.id).await;
+    // Past 20 sign-ups with one code in an hour (the velocity limit), rewards are held for
+    // review: of 30 racing, exactly 10 are, however they interleave.
+    assert_eq!(stats.pending_reward_points, 1000);
     assert_eq!(
         (stats.total_referrals, stats.total_reward_points),
-        (30, 3000)
+        (30, 2000)
     );
 }
