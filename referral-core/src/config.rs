@@ -11,6 +11,7 @@ use crate::outbox::OutboxPolicy;
 use crate::password::{Argon2Params, HashingLimits};
 use crate::rate_limit::RateLimit;
 use crate::rewards::RewardPolicy;
+use crate::templates::LinkPaths;
 
 /// Fewest bytes a signing secret may have (HS256 wants at least its output size).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -76,6 +77,7 @@ pub struct Config {
     pub(crate) refresh_ttl: Duration,
     pub(crate) reset_ttl: Duration,
     pub(crate) app_base_url: String,
+    pub(crate) link_paths: LinkPaths,
     pub(crate) rewards: RewardPolicy,
     pub(crate) login_limit: RateLimit,
     pub(crate) reset_mail_limit: RateLimit,
@@ -117,6 +119,11 @@ impl Config {
     /// Reset-token lifetime.
     pub fn reset_ttl(&self) -> Duration {
         self.reset_ttl
+    }
+
+    /// The paths of the links in mail and of the referral link.
+    pub fn link_paths(&self) -> &LinkPaths {
+        &self.link_paths
     }
 
     /// The reward policy.
@@ -206,6 +213,7 @@ pub struct ConfigBuilder {
     refresh_ttl: Duration,
     reset_ttl: Duration,
     app_base_url: String,
+    link_paths: LinkPaths,
     rewards: RewardPolicy,
     login_limit: RateLimit,
     reset_mail_limit: RateLimit,
@@ -234,6 +242,7 @@ impl Default for ConfigBuilder {
             refresh_ttl: Duration::days(30),
             reset_ttl: Duration::minutes(30),
             app_base_url: "http://127.0.0.1:5000".into(),
+            link_paths: LinkPaths::default(),
             rewards: RewardPolicy::default(),
             login_limit: RateLimit::LOGIN_DEFAULT,
             reset_mail_limit: RateLimit::RESET_MAIL_DEFAULT,
@@ -299,6 +308,13 @@ impl ConfigBuilder {
     /// Public base URL for referral and reset links (default `http://127.0.0.1:5000`).
     pub fn app_base_url(mut self, url: impl Into<String>) -> Self {
         self.app_base_url = url.into();
+        self
+    }
+
+    /// The paths of the links in mail and of the referral link under the base URL (default
+    /// `/reset-password`, `/verify-email`, `/register`).
+    pub fn link_paths(mut self, paths: LinkPaths) -> Self {
+        self.link_paths = paths;
         self
     }
 
@@ -447,6 +463,7 @@ impl ConfigBuilder {
             refresh_ttl: positive("refresh token lifetime", self.refresh_ttl)?,
             reset_ttl: positive("reset token lifetime", self.reset_ttl)?,
             app_base_url,
+            link_paths: self.link_paths.validated()?,
             rewards: self.rewards,
             login_limit: self.login_limit,
             reset_mail_limit: self.reset_mail_limit,

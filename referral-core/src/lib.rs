@@ -18,6 +18,8 @@
 //! - Events ([`Event`]): written with the change that causes them and delivered at least
 //!   once, in order per user, to each [`EventHandler`] and, behind `webhooks`, to a
 //!   webhook signed the Standard Webhooks way ([`WebhookSettings`]).
+//! - [`templates`]: the mail the engine sends ([`MailTemplates`](templates::MailTemplates)) and
+//!   where its links point ([`LinkPaths`](templates::LinkPaths)), both replaceable by the app.
 //! - `testing` (feature `testing`): the contract suites every `Storage` and `Mailer` runs.
 //!
 //! ```
@@ -60,7 +62,7 @@ mod rewards;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod settings;
 pub mod storage;
-mod templates;
+pub mod templates;
 mod timestamp;
 mod tokens;
 mod user;

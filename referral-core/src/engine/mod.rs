@@ -28,6 +28,7 @@ use crate::password::PasswordHasher;
 use crate::rate_limit::{RateKeys, RateLimit, RateScope};
 use crate::referral_code::ReferralCode;
 use crate::storage::{MemoryStorage, Storage};
+use crate::templates::{DefaultTemplates, MailTemplates};
 use crate::tokens::AccessTokenIssuer;
 use crate::user::{User, UserRecord};
 #[cfg(feature = "webhooks")]
@@ -78,6 +79,7 @@ struct Inner {
     handlers: Vec<(String, Arc<dyn EventHandler>)>,
     #[cfg(feature = "webhooks")]
     webhook: Option<Webhook>,
+    templates: Arc<dyn MailTemplates>,
 }
 
 impl fmt::Debug for Engine {
@@ -99,6 +101,7 @@ pub struct EngineBuilder {
     handlers: Vec<(String, Arc<dyn EventHandler>)>,
     #[cfg(feature = "webhooks")]
     webhook: Option<WebhookSettings>,
+    templates: Arc<dyn MailTemplates>,
 }
 
 impl EngineBuilder {
@@ -131,6 +134,13 @@ impl EngineBuilder {
         handler: Arc<dyn EventHandler>,
     ) -> Self {
         self.handlers.push((name.into(), handler));
+        self
+    }
+
+    /// The messages the engine sends (default [`DefaultTemplates`]): implement
+    /// [`MailTemplates`] for the ones that should look like your product.
+    pub fn mail_templates(mut self, templates: Arc<dyn MailTemplates>) -> Self {
+        self.templates = templates;
         self
     }
 
@@ -190,6 +200,7 @@ impl EngineBuilder {
                 handlers: self.handlers,
                 #[cfg(feature = "webhooks")]
                 webhook,
+                templates: self.templates,
             }),
         })
     }
@@ -206,6 +217,7 @@ impl Engine {
             handlers: Vec::new(),
             #[cfg(feature = "webhooks")]
             webhook: None,
+            templates: Arc::new(DefaultTemplates),
         }
     }
 
@@ -309,9 +321,23 @@ impl Engine {
         }
     }
 
-    /// `{APP_BASE_URL}/register?ref={code}`.
+    /// `{APP_BASE_URL}/register?ref={code}` (the path per [`LinkPaths`](crate::templates::LinkPaths)).
     pub fn referral_link(&self, code: &ReferralCode) -> String {
-        format!("{}/register?ref={}", self.inner.config.app_base_url, code)
+        let config = &self.inner.config;
+        format!(
+            "{}{}?ref={}",
+            config.app_base_url, config.link_paths.register_path, code
+        )
+    }
+
+    /// `{APP_BASE_URL}{path}?token={token}`: a link in mail.
+    pub(crate) fn token_link(&self, path: &str, token: &str) -> String {
+        format!("{}{path}?token={token}", self.inner.config.app_base_url)
+    }
+
+    /// The messages the engine sends.
+    pub fn mail_templates(&self) -> &Arc<dyn MailTemplates> {
+        &self.inner.templates
     }
 
     /// Counts one attempt under `scope`/`identifier` against `limit` and decides on the

@@ -20,7 +20,7 @@ use crate::mailer::Message;
 use crate::password::Password;
 use crate::rate_limit::RateScope;
 use crate::storage::{OutboxMessage, ResetTokenRecord};
-use crate::templates;
+use crate::templates::LinkMail;
 use crate::tokens::OpaqueToken;
 
 /// What `POST /api/reset-password` always answers for a well-formed email.
@@ -111,16 +111,18 @@ impl Engine {
         if !self.inner.storage.create_reset_token(record).await? {
             return Ok(None);
         }
-        let link = format!(
-            "{}/reset-password?token={}",
-            self.inner.config.app_base_url,
-            token.expose()
-        );
+        let link = self.token_link(&self.inner.config.link_paths.reset_path, token.expose());
+        let view = self.user_view(&user);
+        let content = self
+            .inner
+            .templates
+            .password_reset(&LinkMail::new(&view, &link, ttl));
         tracing::info!(user = %user.id, "password reset mail prepared");
-        Ok(Some(templates::password_reset(
-            &user.email,
-            &link,
-            ttl.whole_minutes(),
+        Ok(Some(Message::new(
+            user.email,
+            &content.subject,
+            content.text,
+            content.html,
         )))
     }
 

@@ -16,7 +16,7 @@ use crate::mailer::Message;
 use crate::rate_limit::RateScope;
 use crate::rewards::RewardApproval;
 use crate::storage::{OutboxMessage, VerificationTokenRecord};
-use crate::templates;
+use crate::templates::LinkMail;
 use crate::tokens::OpaqueToken;
 use crate::user::{User, UserRecord};
 
@@ -94,16 +94,18 @@ impl Engine {
         if !self.inner.storage.create_verification_token(record).await? {
             return Ok(None);
         }
-        let link = format!(
-            "{}/verify-email?token={}",
-            self.inner.config.app_base_url,
-            token.expose()
-        );
+        let link = self.token_link(&self.inner.config.link_paths.verify_path, token.expose());
+        let view = self.user_view(&user);
+        let content = self
+            .inner
+            .templates
+            .email_verification(&LinkMail::new(&view, &link, ttl));
         tracing::info!(user = %user.id, "verification mail prepared");
-        Ok(Some(templates::email_verification(
-            &user.email,
-            &link,
-            ttl.whole_hours(),
+        Ok(Some(Message::new(
+            user.email,
+            &content.subject,
+            content.text,
+            content.html,
         )))
     }
 

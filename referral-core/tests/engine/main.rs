@@ -12,4 +12,5 @@ mod limits;
 mod referrals;
 mod reset;
 mod sessions;
+mod templates;
 mod verification;
