@@ -11,10 +11,10 @@ use serde_json::Value;
 use time::Duration;
 use uuid::Uuid;
 
-use referral_core::testing::reset_token_in;
+use referral_core::testing::{reset_token_in, verification_token_in};
 use referral_core::{
     Config, DispatchReport, Engine, Error, Event, EventHandler, HandlerError, ManualClock,
-    MemoryStorage, NewAccount, RecordingMailer, Storage,
+    MemoryStorage, NewAccount, RecordingMailer, RewardStatus, Storage,
 };
 
 use crate::harness::{config, APP_BASE_URL, PASSWORD};
@@ -340,7 +340,8 @@ fn strings<'a>(value: &'a Value, key: &'a str, out: &mut Vec<(&'a str, &'a str)>
 #[tokio::test]
 async fn no_event_carries_a_token_a_hash_or_a_password() {
     let recorder = Arc::new(Recorder::default());
-    let s = setup(&[("all", Arc::clone(&recorder))]);
+    let config = config().verification_mail_on_sign_up(true).build().unwrap();
+    let s = setup_with(config, &[("all", Arc::clone(&recorder))]);
     let mut secrets: Vec<String> = vec![PASSWORD.to_owned()];
     let ada = s
         .engine
@@ -365,7 +366,28 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
         .await
         .unwrap();
     deliver_all(&s.engine).await;
-    let reset = reset_token_in(&s.mailer.messages()[0].text, APP_BASE_URL).unwrap();
+    let mailed = s.mailer.messages();
+    let reset = mailed
+        .iter()
+        .find_map(|mail| reset_token_in(&mail.text, APP_BASE_URL))
+        .unwrap();
+    let verification = mailed
+        .iter()
+        .filter(|mail| mail.to.as_str() == "ada@example.com")
+        .find_map(|mail| verification_token_in(&mail.text, APP_BASE_URL))
+        .unwrap();
+    s.engine.verify_email(&verification).await.unwrap();
+    secrets.push(verification);
+    let reward_id: Uuid = recorder
+        .events()
+        .iter()
+        .find(|event| event.kind == "reward.created")
+        .and_then(|event| event.data["reward_id"].as_str()?.parse().ok())
+        .unwrap();
+    s.engine
+        .set_reward_status(reward_id, RewardStatus::Revoked, Some("test"))
+        .await
+        .unwrap();
     let new_password = "a brand new passphrase";
     s.engine
         .confirm_password_reset(&reset, new_password)
@@ -384,7 +406,13 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
     kinds.dedup();
     assert_eq!(
         kinds,
-        ["referral.created", "reward.created", "user.registered"],
+        [
+            "referral.created",
+            "reward.created",
+            "reward.revoked",
+            "user.email_verified",
+            "user.registered"
+        ],
         "every kind this engine emits today is walked"
     );
     let forbidden_keys = ["token", "hash", "password", "secret"];
