@@ -11,6 +11,7 @@ use crate::outbox::OutboxPolicy;
 use crate::password::{Argon2Params, HashingLimits};
 use crate::rate_limit::RateLimit;
 use crate::rewards::RewardPolicy;
+use crate::storage::CachePolicy;
 use crate::templates::LinkPaths;
 
 /// Fewest bytes a signing secret may have (HS256 wants at least its output size).
@@ -93,6 +94,7 @@ pub struct Config {
     pub(crate) argon2: Argon2Params,
     pub(crate) hashing: HashingLimits,
     pub(crate) outbox: OutboxPolicy,
+    pub(crate) cache: CachePolicy,
 }
 
 impl Config {
@@ -200,6 +202,11 @@ impl Config {
     pub fn outbox(&self) -> OutboxPolicy {
         self.outbox
     }
+
+    /// The cache of users and referral counters.
+    pub fn cache(&self) -> CachePolicy {
+        self.cache
+    }
 }
 
 /// Builds a [`Config`]; see there for an example.
@@ -229,6 +236,7 @@ pub struct ConfigBuilder {
     argon2: Argon2Params,
     hashing: HashingLimits,
     outbox: OutboxPolicy,
+    cache: CachePolicy,
 }
 
 impl Default for ConfigBuilder {
@@ -258,6 +266,7 @@ impl Default for ConfigBuilder {
             argon2: Argon2Params::default(),
             hashing: HashingLimits::default(),
             outbox: OutboxPolicy::default(),
+            cache: CachePolicy::default(),
         }
     }
 }
@@ -416,6 +425,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Cache of users and referral counters (default: on, 1-second TTL, 10,000 users);
+    /// [`CachePolicy::disabled`] reads everything from storage.
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = policy;
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<Config, Error> {
         let secret = match (self.secret, self.random_secret) {
@@ -479,6 +495,7 @@ impl ConfigBuilder {
             argon2: self.argon2,
             hashing: self.hashing,
             outbox: self.outbox.validated()?,
+            cache: self.cache.validate()?,
         })
     }
 }

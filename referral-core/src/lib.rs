@@ -119,7 +119,7 @@ pub use settings::{Settings, DEFAULT_BIND, DEFAULT_DATABASE_URL};
 pub use storage::PostgresStorage;
 #[cfg(feature = "sqlite")]
 pub use storage::SqliteStorage;
-pub use storage::{MemoryStorage, Storage, StorageError};
+pub use storage::{CachePolicy, CacheStats, MemoryStorage, Storage, StorageError};
 pub use tokens::{AccessClaims, AccessToken, AccessTokenIssuer, OpaqueToken, TokenHash, Tokens};
 pub use user::{User, UserRecord};
 #[cfg(feature = "webhooks")]

@@ -254,18 +254,35 @@ async fn postgres_on_the_hosts_pool_in_a_schema_of_its_choosing() {
         Arc::new(storage) as Arc<dyn Storage>
     };
     starts_in_both_orders(|first, round| start(&pool, first, round, on_host_pool)).await;
-    let schemas: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT schemaname::text, COUNT(*) FROM pg_tables \
-         WHERE schemaname IN ('auth', 'public') GROUP BY schemaname ORDER BY schemaname",
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT schemaname::text, tablename::text FROM pg_tables \
+         WHERE schemaname IN ('auth', 'public') ORDER BY schemaname, tablename",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
+    let in_schema = |schema: &str| -> Vec<&str> {
+        tables
+            .iter()
+            .filter(|(s, _)| s == schema)
+            .map(|(_, t)| t.as_str())
+            .collect()
+    };
     assert_eq!(
-        schemas,
-        vec![("auth".to_owned(), 12), ("public".to_owned(), 4)],
-        "our 11 tables and bookkeeping in auth; the host's 3 and _sqlx_migrations in public"
+        in_schema("public"),
+        ["_sqlx_migrations", "orders", "outbox", "users"],
+        "the host's 3 tables and _sqlx_migrations stay in public, alone"
     );
+    let ours = in_schema("auth");
+    for table in [
+        "schema_migrations",
+        "users",
+        "referrals",
+        "refresh_tokens",
+        "outbox",
+    ] {
+        assert!(ours.contains(&table), "{table} is in auth: {ours:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

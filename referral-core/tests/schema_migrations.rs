@@ -150,7 +150,8 @@ async fn postgres_tables_live_in_the_schema_and_nothing_in_public() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(counts, vec![("referral".to_owned(), 12)]);
+    assert_eq!(counts.len(), 1, "one schema holds every table: {counts:?}");
+    assert_eq!(counts[0].0, "referral");
 }
 
 #[tokio::test]

@@ -146,3 +146,87 @@ async fn the_storage_recovers_by_itself_when_the_database_returns() {
         .expect("the pool reconnects once the database is back");
     assert_eq!(storage.pending_outbox().await.unwrap(), 0);
 }
+
+/// Two engines on one database (two pools, as two server instances): a reset through one is
+/// heard by the other's cache through `LISTEN/NOTIFY`, well before the cache's TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instances_reset_reaches_this_cache_through_notify() {
+    use referral_core::{
+        Argon2Params, CachePolicy, Config, Engine, Error, NewAccount, RecordingMailer,
+    };
+    use std::sync::Arc;
+
+    let Some(scratch) = ScratchPostgres::create_migrated().await else {
+        return;
+    };
+    let engine = |mailer: RecordingMailer| {
+        let config = Config::builder()
+            .secret("notify-test-secret-notify-test-secret")
+            .argon2(Argon2Params {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            })
+            // A TTL far longer than the wait below would allow: only a notification can
+            // explain a refusal within it. (One second is the most a policy may set.)
+            .cache(CachePolicy {
+                ttl: time::Duration::seconds(1),
+                ..CachePolicy::default()
+            })
+            .build()
+            .unwrap();
+        Engine::builder(config)
+            .storage(Arc::new(scratch.storage()))
+            .mailer(Arc::new(mailer))
+            .build()
+            .unwrap()
+    };
+    let mailer = RecordingMailer::new();
+    let first = engine(mailer.clone());
+    let second = engine(RecordingMailer::new());
+    let alice = first
+        .register(NewAccount::new(
+            "alice@example.com",
+            "correct horse battery",
+        ))
+        .await
+        .unwrap();
+    let access = alice.tokens.access_token;
+    second.authenticate(&access).await.unwrap();
+    // The feed starts with the first cached read; give its connection time to listen.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Cached afresh now: its TTL runs a full second from here.
+    second.cache().unwrap().invalidate_all();
+    second.authenticate(&access).await.unwrap();
+    second.authenticate(&access).await.unwrap();
+    let before = second.cache_stats().unwrap();
+    assert!(before.user_hits >= 1, "{before:?}");
+
+    first
+        .request_password_reset("alice@example.com", None)
+        .await
+        .unwrap();
+    first.outbox_dispatcher().dispatch_due().await.unwrap();
+    let mail = mailer.messages().pop().expect("the reset mail");
+    let token = referral_core::testing::reset_token_in(&mail.text, first.config().app_base_url())
+        .expect("a reset link");
+    first
+        .confirm_password_reset(&token, "a brand new password")
+        .await
+        .unwrap();
+    let reset_at = Instant::now();
+    loop {
+        match second.authenticate(&access).await {
+            Err(Error::Unauthorized) => break,
+            Ok(_) => {
+                assert!(
+                    reset_at.elapsed() < Duration::from_millis(300),
+                    "no notification reached the other engine within 300 ms"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(second.cache_stats().unwrap().invalidations > before.invalidations);
+}

@@ -27,7 +27,7 @@ use crate::mailer::{DisabledMailer, Mailer};
 use crate::password::PasswordHasher;
 use crate::rate_limit::{RateKeys, RateLimit, RateScope};
 use crate::referral_code::ReferralCode;
-use crate::storage::{MemoryStorage, Storage};
+use crate::storage::{CacheStats, CachingStorage, MemoryStorage, Storage};
 use crate::templates::{DefaultTemplates, MailTemplates};
 use crate::tokens::AccessTokenIssuer;
 use crate::user::{User, UserRecord};
@@ -70,6 +70,8 @@ pub struct Engine {
 struct Inner {
     config: Config,
     storage: Arc<dyn Storage>,
+    /// The cache in front of `storage` (which is then the cache itself), when enabled.
+    cache: Option<Arc<CachingStorage>>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
@@ -187,10 +189,19 @@ impl EngineBuilder {
             );
             Arc::new(DisabledMailer)
         });
+        let cache = config
+            .cache
+            .enabled
+            .then(|| Arc::new(CachingStorage::new(self.storage.clone(), config.cache)));
+        let storage = match &cache {
+            Some(cache) => cache.clone() as Arc<dyn Storage>,
+            None => self.storage,
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 config,
-                storage: self.storage,
+                storage,
+                cache,
                 mailer,
                 clock: self.clock,
                 hasher,
@@ -226,9 +237,21 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The storage.
+    /// The storage (behind the cache when it is on: writes through it keep the cache exact).
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage
+    }
+
+    /// The cache's hits, misses and invalidations; `None` when the cache is off.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.as_ref().map(|cache| cache.stats())
+    }
+
+    /// The cache in front of the storage; `None` when it is off. After writing to the
+    /// library's tables around the engine (an admin script, say), call
+    /// [`CachingStorage::invalidate_all`].
+    pub fn cache(&self) -> Option<&Arc<CachingStorage>> {
+        self.inner.cache.as_ref()
     }
 
     /// The mailer the outbox dispatcher uses.

@@ -983,6 +983,8 @@ impl Storage for MemoryStorage {
             refresh_tokens,
             reset_tokens,
             outbox: (before - data.outbox.len()) as u64,
+            // Memory storage counts "last 30 days" without buckets.
+            referral_hours: 0,
         })
     }
 }

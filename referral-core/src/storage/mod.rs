@@ -27,6 +27,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test creates a database of its own and
 //! drops it afterwards, so runs never collide. Unset, they print one line and pass.
 
+mod cache;
 mod error;
 mod memory;
 mod open;
@@ -38,6 +39,7 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use cache::{CachePolicy, CacheStats, CachingStorage, MAX_CACHE_TTL};
 pub use error::StorageError;
 pub use memory::MemoryStorage;
 pub use open::open;
@@ -386,4 +388,27 @@ pub trait Storage: Send + Sync + 'static {
         done_before: OffsetDateTime,
         dead_before: OffsetDateTime,
     ) -> Result<PruneReport, StorageError>;
+
+    /// Starts telling `sink` about users whose stored row changes — a password, token
+    /// version, role or counter — by whatever process changes it, for as long as `sink`
+    /// lives; returns whether this storage can (`false`, the default, when it cannot: a cache
+    /// then relies on its TTL for other processes' writes). Called from within a Tokio
+    /// runtime, at most once per sink. When the feed breaks (a lost connection), the storage
+    /// calls [`UserChangeSink::changes_lost`], since changes may have gone unreported.
+    ///
+    /// `PostgresStorage` reports through `LISTEN/NOTIFY` (a trigger on its users table);
+    /// memory storage lives in one process and SQLite has no notification channel.
+    fn watch_users(&self, sink: std::sync::Weak<dyn UserChangeSink>) -> bool {
+        let _ = sink;
+        false
+    }
+}
+
+/// Receives a storage's reports of changed users; see [`Storage::watch_users`].
+pub trait UserChangeSink: Send + Sync + 'static {
+    /// The stored row of `user` changed (or the user was deleted).
+    fn user_changed(&self, user: Uuid);
+
+    /// Reports may have been lost (the feed reconnected): anything may have changed.
+    fn changes_lost(&self);
 }

@@ -3,17 +3,18 @@
 //! migrator, its migrations, error codes and catalog.
 
 use std::str::FromStr;
+use std::sync::Weak;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions, PgQueryResult};
 use sqlx::{Executor, Postgres};
 
 use super::sql::{
     is_plain_identifier, quote_identifier, Dialect, LegacyMigration, Migration, Namespace, Naming,
     Renderer, Sealed, SqlStorage,
 };
-use super::StorageError;
+use super::{StorageError, UserChangeSink};
 
 /// How long a call waits for a pooled connection, including opening one: past it, a dead
 /// or unreachable server is reported as [`StorageError::Unavailable`].
@@ -155,6 +156,18 @@ impl Dialect for Postgres {
             description: "event deliveries",
             sql: include_str!("../../migrations/postgres/20261202300000_event_deliveries.sql"),
         },
+        Migration {
+            version: 20261203200000,
+            description: "referral hours",
+            sql: include_str!("../../migrations/postgres/20261203200000_referral_hours.sql"),
+        },
+        Migration {
+            version: 20261203200001,
+            description: "user change notifications",
+            sql: include_str!(
+                "../../migrations/postgres/20261203200001_user_change_notifications.sql"
+            ),
+        },
     ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[
         LegacyMigration {
@@ -284,8 +297,93 @@ impl Dialect for Postgres {
         }
         Ok(())
     }
+
+    fn watch_users(
+        pool: &sqlx::PgPool,
+        namespace: &Namespace,
+        sink: Weak<dyn UserChangeSink>,
+    ) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        runtime.spawn(listen_for_user_changes(
+            pool.clone(),
+            user_change_channel(namespace),
+            sink,
+        ));
+        true
+    }
 }
 
 fn error(error: sqlx::Error) -> StorageError {
     super::sql::storage_error(error, <Postgres as Dialect>::is_transient)
+}
+
+/// The channel the users trigger notifies (migration `20261203200001`): the schema's name
+/// then `.users_changed`, so storages in different schemas of one database hear only their own.
+fn user_change_channel(namespace: &Namespace) -> String {
+    format!("{}.users_changed", namespace.as_str())
+}
+
+/// How long the listener waits between checks that anyone still listens, and before
+/// reconnecting after a failure.
+const LISTEN_POLL: Duration = Duration::from_secs(1);
+
+/// Forwards the users trigger's notifications to `sink` until it is dropped. Every
+/// (re)connection reports [`UserChangeSink::changes_lost`]: notifications sent while no
+/// connection listened are gone.
+async fn listen_for_user_changes(
+    pool: sqlx::PgPool,
+    channel: String,
+    sink: Weak<dyn UserChangeSink>,
+) {
+    let mut listener: Option<PgListener> = None;
+    loop {
+        let Some(live) = sink.upgrade() else {
+            return;
+        };
+        let current = match listener.as_mut() {
+            Some(current) => current,
+            None => {
+                let connected = async {
+                    let mut connected = PgListener::connect_with(&pool).await?;
+                    connected.listen(&channel).await?;
+                    Ok::<_, sqlx::Error>(connected)
+                }
+                .await;
+                live.changes_lost();
+                match connected {
+                    Ok(connected) => listener.insert(connected),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for user changes; cached users expire by their TTL meanwhile");
+                        drop(live);
+                        tokio::time::sleep(LISTEN_POLL).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        drop(live);
+        let received = tokio::time::timeout(LISTEN_POLL, current.try_recv()).await;
+        let Some(live) = sink.upgrade() else {
+            return;
+        };
+        match received {
+            // Nothing within the poll: check the sink still lives, and wait again.
+            Err(_) => {}
+            Ok(Ok(Some(notification))) => match uuid::Uuid::parse_str(notification.payload()) {
+                Ok(user) => live.user_changed(user),
+                Err(_) => live.changes_lost(),
+            },
+            // The connection was lost; the next call reconnects.
+            Ok(Ok(None)) => live.changes_lost(),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "listening for user changes failed; reconnecting");
+                live.changes_lost();
+                listener = None;
+                drop(live);
+                tokio::time::sleep(LISTEN_POLL).await;
+            }
+        }
+    }
 }

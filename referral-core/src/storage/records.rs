@@ -168,6 +168,8 @@ pub struct PruneReport {
     pub reset_tokens: u64,
     /// Outbox messages done long ago, and old dead letters.
     pub outbox: u64,
+    /// Hourly sign-up counts older than any "last 30 days" boundary (SQL storages).
+    pub referral_hours: u64,
 }
 
 /// One row of a referrer's list.

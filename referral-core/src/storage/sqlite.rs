@@ -206,6 +206,11 @@ impl Dialect for Sqlite {
             description: "event deliveries",
             sql: include_str!("../../migrations/sqlite/20261202300000_event_deliveries.sql"),
         },
+        Migration {
+            version: 20261203200000,
+            description: "referral hours",
+            sql: include_str!("../../migrations/sqlite/20261203200000_referral_hours.sql"),
+        },
     ];
     const LEGACY_MIGRATIONS: &'static [LegacyMigration] = &[LegacyMigration {
         version: 20260301000000,

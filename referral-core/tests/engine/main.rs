@@ -6,6 +6,7 @@
 mod harness;
 
 mod accounts;
+mod cache;
 mod events;
 mod lifecycle;
 mod limits;

@@ -74,6 +74,18 @@ pub trait Dialect: Database + sealed::Sealed {
         tables: &'c [&'static str],
         index_statements: &'c [&'static str],
     ) -> impl Future<Output = Result<(), StorageError>> + Send + 'c;
+
+    /// Starts reporting changed users to `sink` (see
+    /// [`Storage::watch_users`](crate::storage::Storage::watch_users)); `false` where the
+    /// backend has no way to hear about other processes' writes.
+    fn watch_users(
+        pool: &sqlx::Pool<Self>,
+        namespace: &Namespace,
+        sink: std::sync::Weak<dyn crate::storage::UserChangeSink>,
+    ) -> bool {
+        let _ = (pool, namespace, sink);
+        false
+    }
 }
 
 pub(crate) mod sealed {

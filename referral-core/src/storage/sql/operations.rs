@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use super::dialect::Dialect;
 use super::rows::{count, DeadLetterRow, OutboxRow, ReferralRow, RewardRow, UserRow};
-use super::timestamps::{day_of, duration_micros, from_micros, start_of_next_day, to_micros};
+use super::timestamps::{
+    day_of, duration_micros, from_micros, hour_of, start_of_next_day, start_of_next_hour,
+    to_micros, HOUR_BUCKETS_KEPT,
+};
 use super::{error, registration_error, SqlStorage};
 use crate::email::Email;
 use crate::password::PasswordHash;
@@ -369,12 +372,17 @@ where
             {
                 return Err(StorageError::backend("the referrer does not exist"));
             }
-            sqlx::query(&self.queries.count_referral_day)
-                .bind(referral.referrer)
-                .bind(day_of(joined))
-                .execute(&mut *tx)
-                .await
-                .map_err(error::<DB>)?;
+            for (query, bucket) in [
+                (&self.queries.count_referral_day, day_of(joined)),
+                (&self.queries.count_referral_hour, hour_of(joined)),
+            ] {
+                sqlx::query(query)
+                    .bind(referral.referrer)
+                    .bind(bucket)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error::<DB>)?;
+            }
             if let Some(grand) = referral.second_tier_referrer {
                 if !self
                     .add_to_counters(&mut tx, grand, 0, 1, points_of(grand))
@@ -712,12 +720,15 @@ where
     ) -> Result<ReferralCounts, StorageError> {
         let since = to_micros(since);
         let boundary_day = day_of(since);
+        let boundary_hour = hour_of(since);
         let row: Option<(i64, i64, i64, i64, i64, i64)> =
             sqlx::query_as(&self.queries.referral_stats)
                 .bind(user)
                 .bind(boundary_day)
+                .bind(boundary_hour)
+                .bind(hour_of(start_of_next_day(boundary_day)))
                 .bind(since)
-                .bind(start_of_next_day(boundary_day))
+                .bind(start_of_next_hour(boundary_hour))
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(error::<DB>)?;
@@ -1100,13 +1111,25 @@ where
         let dead = self
             .delete(&mut tx, &q.prune_dead_outbox, Some(to_micros(dead_before)))
             .await?;
+        let referral_hours = self
+            .delete(
+                &mut tx,
+                &q.prune_referral_hours,
+                Some(hour_of(now).saturating_sub(HOUR_BUCKETS_KEPT)),
+            )
+            .await?;
         tx.commit().await.map_err(error::<DB>)?;
         Ok(PruneReport {
+            referral_hours,
             rate_limits,
             refresh_tokens: expired + revoked,
             reset_tokens,
             outbox: done + dead,
         })
+    }
+
+    fn watch_users(&self, sink: std::sync::Weak<dyn crate::storage::UserChangeSink>) -> bool {
+        DB::watch_users(&self.pool, &self.namespace, sink)
     }
 }
 

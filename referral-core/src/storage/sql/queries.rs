@@ -31,6 +31,10 @@ pub(crate) struct Queries {
     pub(crate) insert_referral: String,
     /// `$1` referrer, `$2` UTC day: one more sign-up that day.
     pub(crate) count_referral_day: String,
+    /// `$1` referrer, `$2` hour (hours since the epoch).
+    pub(crate) count_referral_hour: String,
+    /// `$1` the oldest hour to keep.
+    pub(crate) prune_referral_hours: String,
     pub(crate) insert_reward: String,
     pub(crate) user_by_id: String,
     pub(crate) user_by_email: String,
@@ -70,7 +74,8 @@ pub(crate) struct Queries {
     pub(crate) list_referrals: String,
     /// `$1` referrer, `$2` cursor's `joined_at`, `$3` cursor's user, `$4` limit.
     pub(crate) list_referrals_after: String,
-    /// `$1` user, `$2` boundary day, `$3` since, `$4` start of the next day.
+    /// `$1` user, `$2` boundary day, `$3` boundary hour, `$4` first hour of the next day,
+    /// `$5` since, `$6` start of the next hour.
     pub(crate) referral_stats: String,
     /// `$1` id, `$2` topic, `$3` user, `$4` payload, `$5` attempts, `$6` created (and due).
     pub(crate) insert_outbox: String,
@@ -170,6 +175,12 @@ impl Queries {
                  VALUES ($1, $2, 1) \
                  ON CONFLICT (referrer_id, day) DO UPDATE SET joined = d.joined + 1",
             ),
+            count_referral_hour: r(
+                "INSERT INTO {referral_hours} AS h (referrer_id, hour, joined) \
+                 VALUES ($1, $2, 1) \
+                 ON CONFLICT (referrer_id, hour) DO UPDATE SET joined = h.joined + 1",
+            ),
+            prune_referral_hours: r("DELETE FROM {referral_hours} WHERE hour < $1"),
             insert_reward: r("INSERT INTO {reward_ledger} \
                  (id, referral_id, beneficiary_id, kind, points, status, approval, flags, \
                  reason, created_at, updated_at) \
@@ -251,12 +262,17 @@ impl Queries {
                  WHERE r.referrer_id = $1 AND (r.joined_at, r.referee_id) < ($2, $3) \
                  ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $4",
             ),
+            // Days after the boundary day from day buckets, the boundary day's hours after
+            // the boundary hour from hour buckets, and the boundary hour exactly: at most
+            // 30 + 23 bucket rows and an hour of referrals, whatever the total.
             referral_stats: r("SELECT referral_count, second_tier_count, reward_points, \
                  pending_points, \
                  (SELECT CAST(COALESCE(SUM(joined), 0) AS BIGINT) FROM {referral_days} \
-                  WHERE referrer_id = $1 AND day > $2), \
+                  WHERE referrer_id = $1 AND day > $2) \
+                 + (SELECT CAST(COALESCE(SUM(joined), 0) AS BIGINT) FROM {referral_hours} \
+                  WHERE referrer_id = $1 AND hour > $3 AND hour < $4), \
                  (SELECT COUNT(*) FROM {referrals} \
-                  WHERE referrer_id = $1 AND joined_at >= $3 AND joined_at < $4) \
+                  WHERE referrer_id = $1 AND joined_at >= $5 AND joined_at < $6) \
                  FROM {users} WHERE id = $1"),
             insert_outbox: r("INSERT INTO {outbox} \
                  (id, topic, user_id, payload, attempts, created_at, next_attempt_at) \

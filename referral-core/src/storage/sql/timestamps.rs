@@ -27,6 +27,23 @@ pub(crate) fn duration_micros(window: Duration) -> i64 {
     i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// Microseconds in an hour.
+pub(crate) const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// Hour buckets younger than this many hours are kept: "last 30 days" only ever reads the
+/// hours of its boundary day, at most 31 days back.
+pub(crate) const HOUR_BUCKETS_KEPT: i64 = 32 * 24;
+
+/// The hour (hours since the epoch) holding `micros`.
+pub(crate) fn hour_of(micros: i64) -> i64 {
+    micros.div_euclid(MICROS_PER_HOUR)
+}
+
+/// The first microsecond of the hour after `hour`.
+pub(crate) fn start_of_next_hour(hour: i64) -> i64 {
+    hour.saturating_add(1).saturating_mul(MICROS_PER_HOUR)
+}
+
 /// The UTC day holding `micros`.
 pub(crate) fn day_of(micros: i64) -> i64 {
     micros.div_euclid(MICROS_PER_DAY)
@@ -64,5 +81,21 @@ mod tests {
             midnight + MICROS_PER_DAY
         );
         assert_eq!(day_of(-1), -1);
+    }
+
+    #[test]
+    fn hours_nest_in_days() {
+        let midnight = to_micros(datetime!(2026-03-01 0:00 UTC));
+        assert_eq!(hour_of(midnight) % 24, 0);
+        assert_eq!(hour_of(midnight + MICROS_PER_HOUR - 1), hour_of(midnight));
+        assert_eq!(
+            start_of_next_hour(hour_of(midnight)),
+            midnight + MICROS_PER_HOUR
+        );
+        assert_eq!(
+            hour_of(start_of_next_day(day_of(midnight))),
+            hour_of(midnight) + 24
+        );
+        assert_eq!(hour_of(-1), -1);
     }
 }

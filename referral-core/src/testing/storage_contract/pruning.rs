@@ -82,6 +82,7 @@ pub async fn pruning_deletes_ended_windows_and_dead_tokens_only(storage: &dyn St
             refresh_tokens: 3,
             reset_tokens: 3,
             outbox: 2,
+            referral_hours: 0,
         }
     );
     assert_eq!(

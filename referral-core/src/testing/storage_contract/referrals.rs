@@ -69,7 +69,8 @@ pub async fn stats_count_second_tier_and_sum_rewards(storage: &dyn Storage) {
     );
 }
 
-/// `since` counts referrals joined at or after the instant, whatever the time of day.
+/// `since` counts referrals joined at or after the instant, whatever the time of day or
+/// the minute of the hour (storages may bucket by day and hour; the count stays exact).
 pub async fn stats_count_referrals_joined_at_or_after_since(storage: &dyn Storage) {
     let referrer = register(storage, "referrer", T0 - Duration::days(60))
         .await
@@ -83,6 +84,13 @@ pub async fn stats_count_referrals_joined_at_or_after_since(storage: &dyn Storag
         -window - micro,
         -window,
         -window + micro,
+        -window - Duration::hours(3),
+        -window - Duration::minutes(61),
+        -window - Duration::minutes(59),
+        -window + Duration::minutes(30),
+        -window + Duration::hours(1) - micro, // the boundary hour's last microsecond
+        -window + Duration::hours(1),
+        -window + Duration::minutes(301),
         -window + Duration::hours(12) - micro, // the boundary day's last microsecond
         -window + Duration::hours(12),         // the next midnight
         -Duration::days(29),
@@ -109,6 +117,11 @@ pub async fn stats_count_referrals_joined_at_or_after_since(storage: &dyn Storag
         T0 - window + Duration::hours(12),
         T0 - window + micro,
         T0 - window - micro,
+        T0 - window + Duration::minutes(25),
+        T0 - window + Duration::minutes(30),
+        T0 - window - Duration::minutes(113),
+        T0 - window + Duration::minutes(299),
+        T0 - window + Duration::hours(1),
         T0 - Duration::days(100),
         T0 - Duration::hours(1),
         T0 + Duration::days(1),

@@ -1,0 +1,473 @@
+//! `CachingStorage`: users and referral counters served from process memory, with exact
+//! invalidation on this process's writes and bounded staleness for everyone else's.
+//!
+//! Every authenticated request loads its user (existence and token version) and a stats
+//! request its counters; both are read far more often than they change. The cache keeps them
+//! for at most [`CachePolicy::ttl`] (1 second by default, never more), drops an entry the
+//! moment a write through this storage touches it, and, where the storage reports changes
+//! made by other processes ([`Storage::watch_users`]: PostgreSQL through `LISTEN/NOTIFY`),
+//! drops those too. A password reset, role change or disable made by another server instance
+//! is therefore seen within milliseconds on PostgreSQL and within the TTL anywhere.
+//!
+//! A read that raced a write never stores what it read: every invalidation bumps a
+//! generation, and a value read from storage is cached only when no invalidation happened
+//! while it was being read.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once, Weak};
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
+    UserChangeSink,
+};
+use crate::email::Email;
+use crate::error::Error;
+use crate::password::PasswordHash;
+use crate::rate_limit::{RateKey, RateWindow};
+use crate::referral_code::ReferralCode;
+use crate::tokens::TokenHash;
+use crate::user::UserRecord;
+
+/// The longest a cached entry may live: the staleness bound the library documents.
+pub const MAX_CACHE_TTL: Duration = Duration::seconds(1);
+
+/// Whether and how the engine caches users and referral counters.
+///
+/// On by default: entries live at most `ttl` (≤ 1 second), at most `capacity` users are kept
+/// (least recently used go first). Turning it off gives the same answers, from storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Cache at all.
+    pub enabled: bool,
+    /// How long an entry lives: the bound on how stale an answer can be after a write made by
+    /// another process on a storage that does not report changes (SQLite shared by processes).
+    pub ttl: Duration,
+    /// Most users (and, separately, most users' counters) kept.
+    pub capacity: u64,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            enabled: true,
+            ttl: MAX_CACHE_TTL,
+            capacity: 10_000,
+        }
+    }
+}
+
+impl CachePolicy {
+    /// No cache: every read goes to storage.
+    pub fn disabled() -> Self {
+        CachePolicy {
+            enabled: false,
+            ..CachePolicy::default()
+        }
+    }
+
+    /// Checks the bounds: `ttl` in (0, 1 s], `capacity` ≥ 1.
+    pub(crate) fn validate(self) -> Result<Self, Error> {
+        if !self.enabled {
+            return Ok(self);
+        }
+        if self.ttl <= Duration::ZERO || self.ttl > MAX_CACHE_TTL {
+            return Err(Error::Config(format!(
+                "the cache TTL must be more than 0 and at most {MAX_CACHE_TTL} (got {}): it bounds \
+                 how long a revoked token can still be accepted; disable the cache instead",
+                self.ttl
+            )));
+        }
+        if self.capacity == 0 {
+            return Err(Error::Config(
+                "the cache capacity must be at least 1; disable the cache instead".into(),
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// Hit and miss counts of the cache since the engine started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// User lookups by id answered from memory.
+    pub user_hits: u64,
+    /// User lookups by id that went to storage.
+    pub user_misses: u64,
+    /// Referral counters answered from memory.
+    pub stats_hits: u64,
+    /// Referral counters read from storage.
+    pub stats_misses: u64,
+    /// Entries dropped because something changed (one user, or everything at once).
+    pub invalidations: u64,
+}
+
+/// The caches and their counters, shared with the change feed.
+struct Entries {
+    users: Cache<Uuid, UserRecord>,
+    stats: Cache<Uuid, ReferralCounts>,
+    /// Bumped by every invalidation; a read caches only when it did not move meanwhile.
+    generation: AtomicU64,
+    user_hits: AtomicU64,
+    user_misses: AtomicU64,
+    stats_hits: AtomicU64,
+    stats_misses: AtomicU64,
+    invalidations: AtomicU64,
+    /// Whether the storage reports other processes' changes (for diagnostics).
+    watched: AtomicBool,
+}
+
+impl Entries {
+    fn invalidate(&self, user: Uuid) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.users.invalidate(&user);
+        self.stats.invalidate(&user);
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.users.invalidate_all();
+        self.stats.invalidate_all();
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl UserChangeSink for Entries {
+    fn user_changed(&self, user: Uuid) {
+        self.invalidate(user);
+    }
+
+    fn changes_lost(&self) {
+        self.invalidate_all();
+    }
+}
+
+/// A [`Storage`] that serves [`user_by_id`](Storage::user_by_id) and
+/// [`referral_stats`](Storage::referral_stats) from memory in front of another storage.
+///
+/// The engine puts one in front of its storage unless [`CachePolicy::enabled`] is off; see
+/// the module documentation for the invalidation rules. Every other method goes straight
+/// through, and each write drops the entries it can change.
+pub struct CachingStorage {
+    inner: Arc<dyn Storage>,
+    entries: Arc<Entries>,
+    watch: Once,
+}
+
+impl std::fmt::Debug for CachingStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingStorage")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachingStorage {
+    /// A cache in front of `inner` with `policy`'s TTL and capacity (`policy.enabled` is the
+    /// caller's business: this always caches).
+    pub fn new(inner: Arc<dyn Storage>, policy: CachePolicy) -> Self {
+        let ttl = std::time::Duration::try_from(policy.ttl.clamp(Duration::ZERO, MAX_CACHE_TTL))
+            .unwrap_or(std::time::Duration::from_secs(1));
+        let capacity = policy.capacity.max(1);
+        CachingStorage {
+            inner,
+            entries: Arc::new(Entries {
+                users: Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build(),
+                stats: Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build(),
+                generation: AtomicU64::new(0),
+                user_hits: AtomicU64::new(0),
+                user_misses: AtomicU64::new(0),
+                stats_hits: AtomicU64::new(0),
+                stats_misses: AtomicU64::new(0),
+                invalidations: AtomicU64::new(0),
+                watched: AtomicBool::new(false),
+            }),
+            watch: Once::new(),
+        }
+    }
+
+    /// The storage behind the cache.
+    pub fn inner(&self) -> &Arc<dyn Storage> {
+        &self.inner
+    }
+
+    /// Hits, misses and invalidations so far.
+    pub fn stats(&self) -> CacheStats {
+        let e = &self.entries;
+        CacheStats {
+            user_hits: e.user_hits.load(Ordering::Relaxed),
+            user_misses: e.user_misses.load(Ordering::Relaxed),
+            stats_hits: e.stats_hits.load(Ordering::Relaxed),
+            stats_misses: e.stats_misses.load(Ordering::Relaxed),
+            invalidations: e.invalidations.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the storage behind reports other processes' changes (known after the first
+    /// cached read, which starts the feed).
+    pub fn watches_other_processes(&self) -> bool {
+        self.entries.watched.load(Ordering::Relaxed)
+    }
+
+    /// Drops every entry (after a write made around the cache, straight to the database).
+    pub fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Drops one user's entries.
+    pub fn invalidate(&self, user: Uuid) {
+        self.entries.invalidate(user);
+    }
+
+    /// Starts the storage's change feed once, from the first read (inside the runtime).
+    fn start_watching(&self) {
+        self.watch.call_once(|| {
+            let sink: Arc<dyn UserChangeSink> = self.entries.clone();
+            let weak: Weak<dyn UserChangeSink> = Arc::downgrade(&sink);
+            let watched = self.inner.watch_users(weak);
+            self.entries.watched.store(watched, Ordering::Relaxed);
+        });
+    }
+}
+
+#[async_trait]
+impl Storage for CachingStorage {
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.inner.ping().await
+    }
+
+    async fn create_user(&self, new: NewUser) -> Result<(), StorageError> {
+        let touched = new
+            .referral
+            .as_ref()
+            .map(|referral| (referral.referrer, referral.second_tier_referrer));
+        let result = self.inner.create_user(new).await;
+        // Also on failure: a lost answer may still have committed.
+        if let Some((referrer, second_tier)) = touched {
+            self.entries.invalidate(referrer);
+            if let Some(second_tier) = second_tier {
+                self.entries.invalidate(second_tier);
+            }
+        }
+        result
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StorageError> {
+        self.start_watching();
+        let entries = &self.entries;
+        if let Some(user) = entries.users.get(&id) {
+            entries.user_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(user));
+        }
+        entries.user_misses.fetch_add(1, Ordering::Relaxed);
+        let generation = entries.generation.load(Ordering::Acquire);
+        let user = self.inner.user_by_id(id).await?;
+        if let Some(user) = &user {
+            if entries.generation.load(Ordering::Acquire) == generation {
+                entries.users.insert(id, user.clone());
+            }
+        }
+        Ok(user)
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StorageError> {
+        self.inner.user_by_email(email).await
+    }
+
+    async fn user_by_referral_code(
+        &self,
+        code: &ReferralCode,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.inner.user_by_referral_code(code).await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        user: Uuid,
+        expected: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.replace_password_hash(user, expected, new).await;
+        self.entries.invalidate(user);
+        result
+    }
+
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<bool, StorageError> {
+        self.inner.insert_refresh_token(token).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        replacement: RefreshTokenRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StorageError> {
+        self.inner
+            .rotate_refresh_token(presented, replacement, now)
+            .await
+    }
+
+    async fn revoke_refresh_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        self.inner.revoke_refresh_token(token, now).await
+    }
+
+    async fn create_reset_token(&self, token: ResetTokenRecord) -> Result<bool, StorageError> {
+        self.inner.create_reset_token(token).await
+    }
+
+    async fn reset_token_user(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.inner.reset_token_user(token, now).await
+    }
+
+    async fn consume_reset_token(
+        &self,
+        token: &TokenHash,
+        new_hash: &PasswordHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StorageError> {
+        let result = self.inner.consume_reset_token(token, new_hash, now).await;
+        match &result {
+            Ok(Some(user)) => self.entries.invalidate(*user),
+            Ok(None) => {}
+            // Unknown whether it committed, nor for whom.
+            Err(_) => self.entries.invalidate_all(),
+        }
+        result
+    }
+
+    async fn hit_rate_limit(
+        &self,
+        key: &RateKey,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> Result<RateWindow, StorageError> {
+        self.inner.hit_rate_limit(key, now, window).await
+    }
+
+    async fn refund_rate_limit(
+        &self,
+        key: &RateKey,
+        started_at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        self.inner.refund_rate_limit(key, started_at).await
+    }
+
+    async fn clear_rate_limit(&self, key: &RateKey) -> Result<(), StorageError> {
+        self.inner.clear_rate_limit(key).await
+    }
+
+    async fn list_referrals(
+        &self,
+        referrer: Uuid,
+        after: Option<ReferralCursor>,
+        limit: u32,
+    ) -> Result<Vec<ReferralRecord>, StorageError> {
+        self.inner.list_referrals(referrer, after, limit).await
+    }
+
+    /// Cached per user: `since` moves with the clock, so a cached answer counts from a
+    /// boundary at most the TTL old.
+    async fn referral_stats(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ReferralCounts, StorageError> {
+        self.start_watching();
+        let entries = &self.entries;
+        if let Some(counts) = entries.stats.get(&user) {
+            entries.stats_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(counts);
+        }
+        entries.stats_misses.fetch_add(1, Ordering::Relaxed);
+        let generation = entries.generation.load(Ordering::Acquire);
+        let counts = self.inner.referral_stats(user, since).await?;
+        if entries.generation.load(Ordering::Acquire) == generation {
+            entries.stats.insert(user, counts);
+        }
+        Ok(counts)
+    }
+
+    async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {
+        self.inner.enqueue_outbox(message).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StorageError> {
+        self.inner.claim_outbox(now, lease_until, limit).await
+    }
+
+    async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError> {
+        self.inner.complete_outbox(id, now).await
+    }
+
+    async fn fail_outbox(
+        &self,
+        id: Uuid,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        self.inner.fail_outbox(id, retry_at, error).await
+    }
+
+    async fn dead_letter_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        self.inner.dead_letter_outbox(id, now, reason).await
+    }
+
+    async fn dead_letters(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>, StorageError> {
+        self.inner.dead_letters(after, limit).await
+    }
+
+    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
+        self.inner.redeliver_outbox(id, now).await
+    }
+
+    async fn pending_outbox(&self) -> Result<u64, StorageError> {
+        self.inner.pending_outbox().await
+    }
+
+    async fn prune(
+        &self,
+        now: OffsetDateTime,
+        done_before: OffsetDateTime,
+        dead_before: OffsetDateTime,
+    ) -> Result<PruneReport, StorageError> {
+        self.inner.prune(now, done_before, dead_before).await
+    }
+
+    fn watch_users(&self, sink: Weak<dyn UserChangeSink>) -> bool {
+        self.inner.watch_users(sink)
+    }
+}
