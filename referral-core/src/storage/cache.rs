@@ -293,6 +293,17 @@ impl Storage for CachingStorage {
         self.inner.user_by_referral_code(code).await
     }
 
+    async fn claim_referral_code(
+        &self,
+        user: Uuid,
+        code: &ReferralCode,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.claim_referral_code(user, code, now).await;
+        self.entries.invalidate(user);
+        result
+    }
+
     async fn replace_password_hash(
         &self,
         user: Uuid,
