@@ -431,6 +431,15 @@ impl Storage for CachingStorage {
         self.inner.claim_outbox(now, lease_until, limit).await
     }
 
+    async fn fan_out_event(
+        &self,
+        id: Uuid,
+        copies: Vec<OutboxMessage>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        self.inner.fan_out_event(id, copies, now).await
+    }
+
     async fn complete_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StorageError> {
         self.inner.complete_outbox(id, now).await
     }
