@@ -22,10 +22,11 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, Rotation, Storage, StorageError,
-    UserChangeSink,
+    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, UserChangeSink, VerificationTokenRecord,
 };
+use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::email::Email;
 use crate::error::Error;
 use crate::password::PasswordHash;
@@ -416,6 +417,91 @@ impl Storage for CachingStorage {
             entries.stats.insert(user, counts);
         }
         Ok(counts)
+    }
+
+    async fn create_verification_token(
+        &self,
+        token: VerificationTokenRecord,
+    ) -> Result<bool, StorageError> {
+        self.inner.create_verification_token(token).await
+    }
+
+    async fn verification_token_user(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.inner.verification_token_user(token, now).await
+    }
+
+    /// Changes the user's row and, through the approvals, other users' points: drops all.
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+        approvals: Vec<RewardTransition>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let result = self
+            .inner
+            .verify_email(token, now, approvals, outbox)
+            .await;
+        if !matches!(result, Ok(None)) {
+            self.entries.invalidate_all();
+        }
+        result
+    }
+
+    async fn reward(&self, id: Uuid) -> Result<Option<RewardEntry>, StorageError> {
+        self.inner.reward(id).await
+    }
+
+    async fn pending_rewards(
+        &self,
+        referral_user: Uuid,
+        approval: RewardApproval,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        self.inner.pending_rewards(referral_user, approval).await
+    }
+
+    async fn list_rewards(
+        &self,
+        beneficiary: Uuid,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        self.inner.list_rewards(beneficiary, after, limit).await
+    }
+
+    async fn transition_reward(
+        &self,
+        transition: RewardTransition,
+    ) -> Result<Option<RewardEntry>, StorageError> {
+        let result = self.inner.transition_reward(transition).await;
+        match &result {
+            Ok(Some(entry)) => self.entries.invalidate(entry.beneficiary),
+            Ok(None) => {}
+            Err(_) => self.entries.invalidate_all(),
+        }
+        result
+    }
+
+    /// Approvals and grants change several users' points: drops all.
+    async fn record_conversion(
+        &self,
+        conversion: ConversionRecord,
+        approvals: Vec<RewardTransition>,
+        grants: Vec<RewardEntry>,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
+        let result = self
+            .inner
+            .record_conversion(conversion, approvals, grants, outbox)
+            .await;
+        if !matches!(result, Ok(None)) {
+            self.entries.invalidate_all();
+        }
+        result
     }
 
     async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {
