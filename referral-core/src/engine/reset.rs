@@ -11,9 +11,10 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::Engine;
+use super::{Engine, EventType};
 use crate::email::Email;
 use crate::error::{Error, FieldError};
 use crate::mailer::Message;
@@ -151,8 +152,13 @@ impl Engine {
             )])
         })?;
         let password_hash = self.inner.hasher.hash(&password).await?;
+        let changed = self.event(
+            EventType::PasswordChanged,
+            Some(user.id),
+            json!({ "user_id": user.id, "via": "reset" }),
+        );
         storage
-            .consume_reset_token(&hash, &password_hash, self.now())
+            .consume_reset_token(&hash, &password_hash, self.now(), vec![changed])
             .await?
             .ok_or(Error::InvalidResetToken)?;
         self.clear_attempts(RateScope::Login, user.email.as_str())

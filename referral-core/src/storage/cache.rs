@@ -26,12 +26,12 @@ use super::{
     ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
     Storage, StorageError, UserChangeSink, VerificationTokenRecord,
 };
-use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::email::Email;
 use crate::error::Error;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
+use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
 
@@ -356,8 +356,12 @@ impl Storage for CachingStorage {
         token: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError> {
-        let result = self.inner.consume_reset_token(token, new_hash, now).await;
+        let result = self
+            .inner
+            .consume_reset_token(token, new_hash, now, events)
+            .await;
         match &result {
             Ok(Some(user)) => self.entries.invalidate(*user),
             Ok(None) => {}
@@ -442,10 +446,7 @@ impl Storage for CachingStorage {
         approvals: Vec<RewardTransition>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<Option<UserRecord>, StorageError> {
-        let result = self
-            .inner
-            .verify_email(token, now, approvals, outbox)
-            .await;
+        let result = self.inner.verify_email(token, now, approvals, outbox).await;
         if !matches!(result, Ok(None)) {
             self.entries.invalidate_all();
         }

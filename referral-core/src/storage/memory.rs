@@ -507,6 +507,7 @@ impl Storage for MemoryStorage {
         token: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError> {
         let mut data = self.data()?;
         let Some(state) = data.reset.get_mut(token) else {
@@ -522,6 +523,9 @@ impl Storage for MemoryStorage {
             record.token_version += 1;
         }
         data.revoke_all(user);
+        for event in events {
+            data.outbox.insert(event.id, OutboxEntry::new(event));
+        }
         Ok(Some(user))
     }
 

@@ -180,14 +180,16 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Option<UserRecord>, StorageError>;
 
     /// Consumes a live reset token, atomically with its effects: the user's password hash
-    /// becomes `new_hash`, the token version is bumped, and every refresh token of the user
-    /// is revoked. Returns the user's id, or `None` when the token is not live. Of concurrent
+    /// becomes `new_hash`, the token version is bumped, every refresh token of the user
+    /// is revoked, and `events` are queued in the outbox (nothing of it when the token is
+    /// not live). Returns the user's id, or `None` when the token is not live. Of concurrent
     /// consumptions of one token, exactly one returns `Some`.
     async fn consume_reset_token(
         &self,
         token: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError>;
 
     /// Counts one attempt under `key`, atomically, and returns the window after counting:

@@ -468,10 +468,11 @@ impl Storage for PausingStorage {
         token: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError> {
         self.step(
             StorageCall::ConsumeResetToken,
-            self.inner.consume_reset_token(token, new_hash, now),
+            self.inner.consume_reset_token(token, new_hash, now, events),
         )
         .await
     }

@@ -407,6 +407,7 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
     assert_eq!(
         kinds,
         [
+            "password.changed",
             "referral.created",
             "reward.created",
             "reward.revoked",

@@ -612,6 +612,7 @@ where
         token: &TokenHash,
         new_hash: &PasswordHash,
         now: OffsetDateTime,
+        events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError> {
         let hash = token.as_bytes().as_slice();
         let now = to_micros(now);
@@ -638,6 +639,9 @@ where
             .await
             .map_err(error::<DB>)?;
         self.revoke_sessions(&mut tx, owner.id, now).await?;
+        for event in &events {
+            self.insert_outbox(&mut *tx, event).await?;
+        }
         tx.commit().await.map_err(error::<DB>)?;
         Ok(Some(owner.id))
     }

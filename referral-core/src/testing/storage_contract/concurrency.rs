@@ -128,7 +128,9 @@ pub async fn concurrent_consumptions_of_one_reset_token_have_exactly_one_winner(
         let hash = token.hash;
         set.spawn(async move {
             let new_hash = fake_hash(&format!("racer{i}"));
-            let result = storage.consume_reset_token(&hash, &new_hash, now).await;
+            let result = storage
+                .consume_reset_token(&hash, &new_hash, now, Vec::new())
+                .await;
             (new_hash, result.expect("consuming a reset token"))
         });
     }
@@ -347,7 +349,7 @@ async fn racing_a_reset<T: Send + 'static>(
         let storage = Arc::clone(storage);
         tokio::spawn(async move {
             storage
-                .consume_reset_token(&token.hash, &new_hash, now)
+                .consume_reset_token(&token.hash, &new_hash, now, Vec::new())
                 .await
         })
     };

@@ -191,6 +191,7 @@ macro_rules! __storage_contract_cases {
             consuming_a_reset_token_changes_the_password_and_ends_every_session,
             a_new_reset_token_supersedes_the_older_one,
             an_expired_reset_token_cannot_be_consumed,
+            consuming_a_reset_token_queues_its_events_with_the_change,
             // email verification
             a_verification_token_works_once_and_marks_the_email_verified,
             a_new_verification_token_supersedes_the_older_one_and_tokens_expire,

@@ -41,14 +41,14 @@ pub async fn a_reset_token_works_once(storage: &dyn Storage) {
     let now = at(Duration::minutes(1));
     assert_eq!(
         storage
-            .consume_reset_token(&token.hash, &fake_hash("new"), now)
+            .consume_reset_token(&token.hash, &fake_hash("new"), now, Vec::new())
             .await
             .unwrap(),
         Some(owner.id)
     );
     assert_eq!(
         storage
-            .consume_reset_token(&token.hash, &fake_hash("newer"), now)
+            .consume_reset_token(&token.hash, &fake_hash("newer"), now, Vec::new())
             .await
             .unwrap(),
         None
@@ -66,7 +66,7 @@ pub async fn a_reset_token_works_once(storage: &dyn Storage) {
     let unknown = OpaqueToken::generate().hash();
     assert_eq!(
         storage
-            .consume_reset_token(&unknown, &fake_hash("x"), now)
+            .consume_reset_token(&unknown, &fake_hash("x"), now, Vec::new())
             .await
             .unwrap(),
         None
@@ -89,7 +89,7 @@ pub async fn consuming_a_reset_token_changes_the_password_and_ends_every_session
     storage.create_reset_token(token.clone()).await.unwrap();
     let now = at(Duration::minutes(1));
     storage
-        .consume_reset_token(&token.hash, &fake_hash("new"), now)
+        .consume_reset_token(&token.hash, &fake_hash("new"), now, Vec::new())
         .await
         .unwrap();
     let expected = UserRecord {
@@ -137,7 +137,7 @@ pub async fn a_new_reset_token_supersedes_the_older_one(storage: &dyn Storage) {
     );
     assert_eq!(
         storage
-            .consume_reset_token(&older.hash, &fake_hash("old"), now)
+            .consume_reset_token(&older.hash, &fake_hash("old"), now, Vec::new())
             .await
             .unwrap(),
         None
@@ -152,7 +152,7 @@ pub async fn a_new_reset_token_supersedes_the_older_one(storage: &dyn Storage) {
     );
     assert_eq!(
         storage
-            .consume_reset_token(&newer.hash, &fake_hash("new"), now)
+            .consume_reset_token(&newer.hash, &fake_hash("new"), now, Vec::new())
             .await
             .unwrap(),
         Some(owner.id)
@@ -166,7 +166,12 @@ pub async fn an_expired_reset_token_cannot_be_consumed(storage: &dyn Storage) {
     storage.create_reset_token(token.clone()).await.unwrap();
     assert_eq!(
         storage
-            .consume_reset_token(&token.hash, &fake_hash("late"), token.expires_at)
+            .consume_reset_token(
+                &token.hash,
+                &fake_hash("late"),
+                token.expires_at,
+                Vec::new()
+            )
             .await
             .unwrap(),
         None
@@ -179,5 +184,36 @@ pub async fn an_expired_reset_token_cannot_be_consumed(storage: &dyn Storage) {
     assert_eq!(
         rotate(storage, &owner.refresh_token.hash, now).await,
         Rotation::Rotated(owner.user.clone())
+    );
+}
+
+/// Consuming a live token queues the events given with it; a token that is not live queues
+/// nothing.
+pub async fn consuming_a_reset_token_queues_its_events_with_the_change(storage: &dyn Storage) {
+    let ada = register(storage, "ada", T0).await.user;
+    let token = reset_token(ada.id, T0);
+    assert!(storage.create_reset_token(token.clone()).await.unwrap());
+    let before = pending(storage).await;
+    let event = about(&ada, "event", T0);
+    assert_eq!(
+        storage
+            .consume_reset_token(&token.hash, &fake_hash("new"), T0, vec![event.clone()])
+            .await
+            .unwrap(),
+        Some(ada.id)
+    );
+    assert_eq!(pending(storage).await, before + 1);
+    let again = about(&ada, "event", T0);
+    assert_eq!(
+        storage
+            .consume_reset_token(&token.hash, &fake_hash("newer"), T0, vec![again])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        pending(storage).await,
+        before + 1,
+        "nothing queued for a used token"
     );
 }

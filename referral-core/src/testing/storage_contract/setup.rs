@@ -197,7 +197,7 @@ pub(super) async fn reset_password(
         .expect("creating a reset token"));
     assert_eq!(
         storage
-            .consume_reset_token(&token.hash, new_hash, now)
+            .consume_reset_token(&token.hash, new_hash, now, Vec::new())
             .await
             .expect("consuming a reset token"),
         Some(user)
