@@ -41,7 +41,8 @@ use crate::response::EngineResponse;
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub UserRecord);
 
-/// Why [`AuthUser`] refused a request: the engine's complete `401` answer, sent as it is.
+/// Why [`AuthUser`] or [`RequirePermission`](crate::RequirePermission) refused a request:
+/// the engine's complete `401` (or `403`, or `503`) answer, sent as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRejection(pub ApiResponse);
 

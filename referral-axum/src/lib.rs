@@ -10,6 +10,8 @@
 //!   layer on one endpoint, a handler of your own for one endpoint.
 //! - [`AuthUser`]: an extractor for your own handlers that requires a valid access token and
 //!   yields the signed-in user, or rejects with the contract's `401` problem.
+//! - [`RequirePermission`]: the same, and the user must hold a permission (a role mapped to
+//!   it in the engine's config), or the request is refused with `403 forbidden`.
 //! - [`EngineRequest`], [`EngineResponse`], [`ApiError`]: the engine's request and answer
 //!   types as an axum extractor and responses, for handlers of your own.
 //! - [`not_found`]: a fallback answering the contract's `404` problem outside the API.
@@ -66,9 +68,11 @@
 mod api;
 mod auth_user;
 mod request;
+mod require_permission;
 mod response;
 
 pub use api::{endpoint_route, not_found, router, Api};
 pub use auth_user::{AuthRejection, AuthUser};
 pub use request::{api_request, EngineRequest};
+pub use require_permission::RequirePermission;
 pub use response::{ApiError, EngineResponse};

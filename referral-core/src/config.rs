@@ -6,9 +6,11 @@ use ipnet::IpNet;
 use rand::RngCore;
 use time::Duration;
 
+use crate::email::Email;
 use crate::error::Error;
 use crate::outbox::OutboxPolicy;
 use crate::password::{Argon2Params, HashingLimits};
+use crate::permissions::RolePermissions;
 use crate::rate_limit::RateLimit;
 use crate::rewards::RewardPolicy;
 use crate::storage::CachePolicy;
@@ -95,6 +97,8 @@ pub struct Config {
     pub(crate) hashing: HashingLimits,
     pub(crate) outbox: OutboxPolicy,
     pub(crate) cache: CachePolicy,
+    pub(crate) role_permissions: RolePermissions,
+    pub(crate) admin_emails: Vec<Email>,
 }
 
 impl Config {
@@ -207,6 +211,16 @@ impl Config {
     pub fn cache(&self) -> CachePolicy {
         self.cache
     }
+
+    /// Which roles hold which permissions.
+    pub fn role_permissions(&self) -> &RolePermissions {
+        &self.role_permissions
+    }
+
+    /// The addresses granted `admin` at sign-up and at start (`ADMIN_EMAILS`).
+    pub fn admin_emails(&self) -> &[Email] {
+        &self.admin_emails
+    }
 }
 
 /// Builds a [`Config`]; see there for an example.
@@ -237,6 +251,8 @@ pub struct ConfigBuilder {
     hashing: HashingLimits,
     outbox: OutboxPolicy,
     cache: CachePolicy,
+    role_permissions: RolePermissions,
+    admin_emails: Vec<String>,
 }
 
 impl Default for ConfigBuilder {
@@ -267,6 +283,8 @@ impl Default for ConfigBuilder {
             hashing: HashingLimits::default(),
             outbox: OutboxPolicy::default(),
             cache: CachePolicy::default(),
+            role_permissions: RolePermissions::default(),
+            admin_emails: Vec::new(),
         }
     }
 }
@@ -432,6 +450,26 @@ impl ConfigBuilder {
         self
     }
 
+    /// Which roles hold which permissions (default: only `admin`'s own `admin:*`). Roles
+    /// named here are the app's roles: an admin can give them to users.
+    pub fn role_permissions(mut self, map: RolePermissions) -> Self {
+        self.role_permissions = map;
+        self
+    }
+
+    /// Addresses that get the `admin` role when they sign up, and, when
+    /// [`Engine::grant_configured_admins`](crate::Engine::grant_configured_admins) runs at
+    /// start, if they are registered already (`ADMIN_EMAILS`). Invalid addresses are refused
+    /// at build.
+    pub fn admin_emails<I, E>(mut self, emails: I) -> Self
+    where
+        I: IntoIterator<Item = E>,
+        E: Into<String>,
+    {
+        self.admin_emails = emails.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<Config, Error> {
         let secret = match (self.secret, self.random_secret) {
@@ -471,6 +509,18 @@ impl ConfigBuilder {
         }
         self.argon2.validate()?;
         self.hashing.validate()?;
+        let admin_emails = self
+            .admin_emails
+            .iter()
+            .map(|raw| {
+                Email::parse(raw).map_err(|problem| {
+                    Error::Config(format!(
+                        "admin email {raw:?} is not a valid address: {}",
+                        problem.message()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             secret,
             issuer: self.issuer,
@@ -496,6 +546,8 @@ impl ConfigBuilder {
             hashing: self.hashing,
             outbox: self.outbox.validated()?,
             cache: self.cache.validate()?,
+            role_permissions: self.role_permissions,
+            admin_emails,
         })
     }
 }

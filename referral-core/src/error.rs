@@ -117,6 +117,18 @@ pub enum Error {
         /// The methods the path accepts, for the `Allow` header.
         allow: String,
     },
+    /// Authenticated, but none of the user's roles holds the permission required.
+    #[error("You do not have permission to do this")]
+    Forbidden,
+    /// The account is disabled: the password was right, but it may not sign in.
+    #[error("This account is disabled")]
+    AccountDisabled,
+    /// The change would leave no enabled admin.
+    #[error("The last admin cannot be removed or disabled")]
+    LastAdmin,
+    /// No user has this id (under `/api/admin`).
+    #[error("No user has this id")]
+    UserNotFound,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -156,7 +168,10 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
-            Error::NotFound => "not_found",
+            Error::NotFound | Error::UserNotFound => "not_found",
+            Error::Forbidden => "forbidden",
+            Error::AccountDisabled => "account_disabled",
+            Error::LastAdmin | Error::Storage(StorageError::LastAdmin) => "last_admin",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::Overloaded { .. } | Error::Storage(StorageError::Unavailable(_)) => {
                 "unavailable"
@@ -177,10 +192,15 @@ impl Error {
             Error::UnknownUser | Error::UnknownReward => 404,
             Error::InvalidTransition { .. } => 409,
             Error::InvalidCredentials | Error::Unauthorized | Error::InvalidRefreshToken => 401,
-            Error::NotFound => 404,
+            Error::Forbidden | Error::AccountDisabled => 403,
+            Error::NotFound | Error::UserNotFound => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::RequestTimeout => 408,
-            Error::EmailTaken | Error::Storage(StorageError::EmailTaken) | Error::CodeTaken => 409,
+            Error::EmailTaken
+            | Error::Storage(StorageError::EmailTaken)
+            | Error::CodeTaken
+            | Error::LastAdmin
+            | Error::Storage(StorageError::LastAdmin) => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::Validation(_) | Error::UnknownReferralCode => 422,
             Error::RateLimited { .. } => 429,
@@ -258,6 +278,11 @@ mod tests {
             ),
             (Error::RequestTimeout, 408, "request_timeout"),
             (Error::NotFound, 404, "not_found"),
+            (Error::UserNotFound, 404, "not_found"),
+            (Error::Forbidden, 403, "forbidden"),
+            (Error::AccountDisabled, 403, "account_disabled"),
+            (Error::LastAdmin, 409, "last_admin"),
+            (Error::Storage(StorageError::LastAdmin), 409, "last_admin"),
             (
                 Error::MethodNotAllowed {
                     allow: "POST".into(),

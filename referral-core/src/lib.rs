@@ -20,6 +20,8 @@
 //!   webhook signed the Standard Webhooks way ([`WebhookSettings`]).
 //! - [`templates`]: the mail the engine sends ([`MailTemplates`](templates::MailTemplates)) and
 //!   where its links point ([`LinkPaths`](templates::LinkPaths)), both replaceable by the app.
+//! - [`permissions`]: roles, permissions and the role → permission map behind
+//!   `/api/admin` and the adapters' `RequirePermission` guards.
 //! - `testing` (feature `testing`): the contract suites every `Storage` and `Mailer` runs.
 //!
 //! ```
@@ -56,6 +58,7 @@ mod http;
 pub mod mailer;
 mod outbox;
 mod password;
+pub mod permissions;
 mod rate_limit;
 mod referral_code;
 mod rewards;
@@ -77,20 +80,21 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder, Secret, MAX_DURATION, MIN_SECRET_BYTES};
 pub use email::{Email, EmailProblem, MAX_EMAIL_LEN};
 pub use engine::{
-    ConversionOutcome, Engine, EngineBuilder, Event, EventType, NewAccount, Referral, ReferralPage,
-    ReferralStats, Registered, Reward, RewardPage, DEFAULT_PAGE_SIZE, MAX_CONVERSION_ID_BYTES,
-    MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
-    VERIFICATION_SENT_MESSAGE,
+    AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
+    AuditPage, ConversionOutcome, Engine, EngineBuilder, Event, EventType, NewAccount, Referral,
+    ReferralPage, ReferralStats, Registered, Reward, RewardPage, DEFAULT_PAGE_SIZE,
+    MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE,
+    RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 pub use error::{Error, FieldError};
 pub use event_handler::{EventHandler, HandlerError};
 #[cfg(feature = "http")]
 pub use http::{
-    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, ApiRequest, ApiResponse,
-    Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount, PathParams, Problem,
-    ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody,
-    ResetConfirmRequest, ResetRequest, VerifyEmailRequest, API_PREFIX, JSON, MAX_BODY_BYTES,
-    PROBLEM_JSON,
+    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, AdminUsersQuery,
+    ApiRequest, ApiResponse, Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method,
+    Mount, PathParams, Problem, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
+    RegisterRequest, RequestBody, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
+    API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
 #[cfg(feature = "mail-api")]
 pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};
@@ -104,6 +108,7 @@ pub use password::{
     Argon2Params, HashingLimits, Password, PasswordHash, PasswordHasher, PasswordProblem,
     DEFAULT_WAITING_PER_SLOT, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
+pub use permissions::{Permission, Role, RolePermissions};
 pub use rate_limit::{RateKey, RateKeys, RateLimit, RateScope, RateWindow};
 pub use referral_code::{
     MalformedReferralCode, ReferralCode, VanityCodeProblem, MAX_CODE_LEN, MIN_CODE_LEN,

@@ -31,6 +31,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://referral.db";
 /// | `MAIL_API_KEY`, `MAIL_DOMAIN` (Mailgun), `MAIL_API_URL` | for the HTTP providers |
 /// | `TRUSTED_PROXIES` | none: the client address is the socket peer; else comma-separated CIDRs (or addresses) whose `X-Forwarded-For` is believed |
 /// | `WEBHOOK_URL`, `WEBHOOK_SECRET` | none: no webhooks; both set (the secret as `whsec_<base64>`): every event is POSTed there, signed (feature `webhooks`) |
+/// | `ADMIN_EMAILS` | none; else comma-separated addresses given the `admin` role at sign-up, and at start if registered already |
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), referral_core::Error> {
@@ -56,6 +57,8 @@ pub struct Settings {
     /// Where events are POSTed, if anywhere.
     #[cfg(feature = "webhooks")]
     pub webhook: Option<WebhookSettings>,
+    /// Addresses given the `admin` role at sign-up, and at start when registered already.
+    pub admin_emails: Vec<String>,
 }
 
 impl Settings {
@@ -86,15 +89,27 @@ impl Settings {
             mail: MailSettings::from_lookup(&lookup)?,
             #[cfg(feature = "webhooks")]
             webhook: webhook_settings(get("WEBHOOK_URL"), get("WEBHOOK_SECRET"))?,
+            admin_emails: get("ADMIN_EMAILS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|email| !email.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
     /// The engine these settings describe: storage opened (and migrated), the mailer
-    /// [`MailSettings`] names, secret key or a random one (with a warning).
+    /// [`MailSettings`] names, secret key or a random one (with a warning), and the `admin`
+    /// role given to the registered users among `ADMIN_EMAILS`
+    /// ([`Engine::grant_configured_admins`]).
     pub async fn engine(&self) -> Result<Engine, Error> {
         let mut config = Config::builder()
             .app_base_url(&self.app_base_url)
-            .trusted_proxies(self.trusted_proxies.iter().copied());
+            .trusted_proxies(self.trusted_proxies.iter().copied())
+            .admin_emails(self.admin_emails.iter().cloned());
         config = match &self.secret_key {
             Some(key) => config.secret(key),
             None => {
@@ -114,7 +129,9 @@ impl Settings {
             Some(webhook) => builder.webhook(webhook.clone()),
             None => builder,
         };
-        builder.build()
+        let engine = builder.build()?;
+        engine.grant_configured_admins().await?;
+        Ok(engine)
     }
 
     fn mailer(&self) -> Result<Arc<dyn Mailer>, Error> {
@@ -252,6 +269,24 @@ mod tests {
                 "the secret is never repeated: {err}"
             );
         }
+    }
+
+    #[test]
+    fn admin_emails_are_a_comma_separated_list() {
+        let s = settings(&[("ADMIN_EMAILS", " ada@example.com, ,Bob@Example.com ")]).unwrap();
+        assert_eq!(s.admin_emails, ["ada@example.com", "Bob@Example.com"]);
+        assert!(settings(&[]).unwrap().admin_emails.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_malformed_admin_email_is_refused_at_start() {
+        let s = settings(&[
+            ("ADMIN_EMAILS", "not-an-address"),
+            ("DATABASE_URL", "sqlite::memory:"),
+        ])
+        .unwrap();
+        let err = s.engine().await.unwrap_err();
+        assert!(err.to_string().contains("admin email"), "{err}");
     }
 
     #[test]

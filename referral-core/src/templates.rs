@@ -261,6 +261,7 @@ mod tests {
             email_verified: false,
             metadata: serde_json::Map::new(),
             created_at: datetime!(2026-01-01 0:00 UTC),
+            roles: vec!["user".into()],
         }
     }
 

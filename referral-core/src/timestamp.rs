@@ -23,6 +23,31 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetD
     OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
 }
 
+/// The same for an optional timestamp (`null` when absent).
+pub mod option {
+    use super::*;
+
+    /// Serialises `Some` with [`format`](super::format), `None` as `null`.
+    pub fn serialize<S: Serializer>(
+        at: &Option<OffsetDateTime>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => serializer.serialize_str(&super::format(*at)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Reads an RFC 3339 timestamp or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::email::Email;
 use crate::password::PasswordHash;
+use crate::permissions::Role;
 use crate::referral_code::ReferralCode;
 
 /// An account as storage keeps it.
@@ -32,6 +33,19 @@ pub struct UserRecord {
     pub email_verified: bool,
     /// What the app keeps about the user (a JSON object of at most 4 KiB serialised).
     pub metadata: Map<String, Value>,
+    /// The user's roles, each once (`[user]` at sign-up).
+    pub roles: Vec<Role>,
+    /// When the account was disabled; `None` while it is enabled. A disabled user cannot
+    /// sign in, and every session they had ended when they were disabled.
+    pub disabled_at: Option<OffsetDateTime>,
+}
+
+impl UserRecord {
+    /// Whether the user holds `admin` and is enabled: one of the admins the last-admin rule
+    /// counts.
+    pub fn is_active_admin(&self) -> bool {
+        self.disabled_at.is_none() && crate::permissions::has_admin(&self.roles)
+    }
 }
 
 /// A user as answers show them (`User` in the contract); see
@@ -58,4 +72,7 @@ pub struct User {
     #[serde(with = "crate::timestamp")]
     #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
+    /// The user's roles (`["user"]` unless an admin changed them).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }

@@ -71,36 +71,49 @@ impl<'r> FromRequest<'r> for AuthUser {
 
     async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, ApiResponse> {
         let Some(engine) = request.rocket().state::<Engine>() else {
-            // Unreachable once launched: the sentinel below aborts launch without an Engine.
-            tracing::error!("AuthUser needs the referral Engine as managed state");
-            return request::Outcome::Error((
-                Status::InternalServerError,
-                ApiResponse::for_status(500),
-            ));
+            return engine_missing("AuthUser");
         };
         match engine
             .authorize(request.headers().get_one("Authorization"))
             .await
         {
             Ok(user) => request::Outcome::Success(AuthUser(user)),
-            Err(response) => {
-                let status = Status::new(response.status);
-                request.local_cache(|| Rejection(Some(response.clone())));
-                request::Outcome::Error((status, response))
-            }
+            Err(response) => refuse(request, response),
         }
     }
 }
 
+/// A guard's failure without a managed engine: unreachable once launched, since the
+/// guards' sentinels abort launch without one.
+pub(crate) fn engine_missing<T>(guard: &str) -> request::Outcome<T, ApiResponse> {
+    tracing::error!("{guard} needs the referral Engine as managed state");
+    request::Outcome::Error((Status::InternalServerError, ApiResponse::for_status(500)))
+}
+
+/// A guard's failure with the engine's answer, kept for the catchers to send unchanged.
+pub(crate) fn refuse<T>(
+    request: &Request<'_>,
+    response: ApiResponse,
+) -> request::Outcome<T, ApiResponse> {
+    let status = Status::new(response.status);
+    request.local_cache(|| Rejection(Some(response.clone())));
+    request::Outcome::Error((status, response))
+}
+
+/// Whether launch must abort because a route uses the guard `guard` without an engine.
+pub(crate) fn aborts_without_engine(rocket: &Rocket<Ignite>, guard: &str) -> bool {
+    if rocket.state::<Engine>().is_none() {
+        tracing::error!(
+            "a route uses {guard} but no referral Engine is managed: call `.manage(engine)` \
+             or attach `referral_rocket::stage_with(engine)`"
+        );
+        return true;
+    }
+    false
+}
+
 impl Sentinel for AuthUser {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        if rocket.state::<Engine>().is_none() {
-            tracing::error!(
-                "a route uses AuthUser but no referral Engine is managed: call `.manage(engine)` \
-                 or attach `referral_rocket::stage_with(engine)`"
-            );
-            return true;
-        }
-        false
+        aborts_without_engine(rocket, "AuthUser")
     }
 }

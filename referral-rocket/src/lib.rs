@@ -12,6 +12,8 @@
 //! - [`AuthUser`]: a request guard for your own routes that requires a valid access token
 //!   and yields the signed-in user; without one, the contract's `401` problem is sent by
 //!   [`catchers`].
+//! - [`RequirePermission`]: the same, and the user must hold a permission (a role mapped to
+//!   it in the engine's config); otherwise `403 forbidden`, sent by [`catchers`].
 //! - [`catchers`]: problem-document catchers to register wherever you want Rocket's own
 //!   errors (unknown paths, failed guards) to answer like the API.
 //! - [`EngineResponse`]: an engine answer as a Rocket responder.
@@ -78,11 +80,13 @@ mod api;
 mod auth_user;
 mod catchers;
 mod request;
+mod require_permission;
 mod response;
 mod stage;
 
 pub use api::{routes, Api, ENDPOINT_RANK, ROUTE_RANK};
 pub use auth_user::AuthUser;
 pub use catchers::catchers;
+pub use require_permission::RequirePermission;
 pub use response::EngineResponse;
 pub use stage::{stage, stage_at, stage_with, stage_with_at};

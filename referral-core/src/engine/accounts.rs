@@ -164,6 +164,8 @@ impl Engine {
                 created_at: joined_at,
                 email_verified: false,
                 metadata: serde_json::Map::new(),
+                roles: self.roles_at_sign_up(&email),
+                disabled_at: None,
             };
             let (token, refresh_token) = self.new_refresh_token(&user, Uuid::now_v7());
             let mut outbox = self.registration_events(&user, referral.as_ref());
@@ -260,7 +262,8 @@ impl Engine {
     /// the limit is decided on that count, so concurrent attempts cannot get past it; a
     /// successful login takes its attempt back. An unknown email and a wrong password fail
     /// alike ([`Error::InvalidCredentials`]) and take the same time (a dummy hash is
-    /// verified). Past the limit: [`Error::RateLimited`] until the window passes. With
+    /// verified). Past the limit: [`Error::RateLimited`] until the window passes. A correct
+    /// password for a disabled account: [`Error::AccountDisabled`]. With
     /// `login_requires_verified_email`, a correct login of an unverified user is
     /// [`Error::EmailNotVerified`].
     pub async fn login(&self, email: &str, password: &str) -> Result<Tokens, Error> {
@@ -293,7 +296,10 @@ impl Engine {
             return Err(Error::InvalidCredentials);
         };
         self.refund_attempt(attempt).await?;
-        // After the password check: the refusal tells nothing to someone without it.
+        // After the password check: the refusals tell nothing to someone without it.
+        if user.disabled_at.is_some() {
+            return Err(Error::AccountDisabled);
+        }
         if self.inner.config.login_requires_verified_email && !user.email_verified {
             return Err(Error::EmailNotVerified);
         }

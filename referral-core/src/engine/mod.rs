@@ -3,6 +3,7 @@
 //! these methods; a CLI, a job or a GraphQL resolver calls them directly.
 
 mod accounts;
+mod admin;
 mod codes;
 mod events;
 mod referrals;
@@ -35,6 +36,10 @@ use crate::user::{User, UserRecord};
 use crate::webhooks::{Webhook, WebhookSettings};
 
 pub use accounts::{NewAccount, Registered};
+pub use admin::{
+    AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
+    AuditPage,
+};
 pub use events::{Event, EventType};
 pub(crate) use events::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX};
 pub(crate) use referrals::check_limit;
@@ -341,6 +346,7 @@ impl Engine {
             email_verified: user.email_verified,
             metadata: user.metadata.clone(),
             created_at: user.created_at,
+            roles: user.roles.iter().map(ToString::to_string).collect(),
         }
     }
 

@@ -35,10 +35,12 @@ impl Engine {
         user: &UserRecord,
         refresh: &OpaqueToken,
     ) -> Result<Tokens, Error> {
-        let access = self
-            .inner
-            .access
-            .issue(user.id, user.token_version, self.now())?;
+        let access = self.inner.access.issue_with_roles(
+            user.id,
+            user.token_version,
+            &user.roles,
+            self.now(),
+        )?;
         Ok(Tokens {
             access_token: access.expose().to_owned(),
             token_type: "Bearer".to_owned(),
@@ -102,8 +104,8 @@ impl Engine {
     /// The user an access token (the bare JWT) belongs to.
     ///
     /// Fails with [`Error::Unauthorized`] when the token is malformed, forged, of another
-    /// algorithm or type, expired, issued before the user's last password reset, or for a
-    /// user that no longer exists.
+    /// algorithm or type, expired, issued before the user's last password reset or change of
+    /// roles, for a disabled user, or for a user that no longer exists.
     pub async fn authenticate(&self, access_token: &str) -> Result<UserRecord, Error> {
         let claims = self.inner.access.verify(access_token.trim(), self.now())?;
         let user = self
@@ -112,7 +114,8 @@ impl Engine {
             .user_by_id(claims.sub)
             .await?
             .ok_or(Error::Unauthorized)?;
-        if user.token_version != claims.ver {
+        // A disable bumps the version too; the check on `disabled_at` holds even so.
+        if user.token_version != claims.ver || user.disabled_at.is_some() {
             return Err(Error::Unauthorized);
         }
         Ok(user)

@@ -66,10 +66,22 @@ pub struct VerifyEmailRequest {
     pub token: String,
 }
 
-/// Query of the cursor-paginated lists, `GET /referrals` and `GET /rewards`.
+/// Query of the cursor-paginated lists, `GET /referrals`, `GET /rewards` and
+/// `GET /admin/audit`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReferralsQuery {
     /// Page size, 1..=100 (default 50); kept as text so a bad value gets a field error.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Query of `GET /admin/users`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdminUsersQuery {
+    /// Only users whose email contains this text (any case).
+    pub query: Option<String>,
+    /// Page size, 1..=100 (default 50), as text.
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::error::Error;
+use crate::permissions::{AdminAudit, AdminUsersRead, AdminUsersWrite, Permission};
 
 /// The prefix the contract is mounted under unless the app chooses another.
 pub const API_PREFIX: &str = "/api";
@@ -60,6 +61,9 @@ pub enum Access {
     Public,
     /// A signed-in user (`Authorization: Bearer <access token>`).
     Bearer,
+    /// A signed-in user holding this permission (see [`permissions`](crate::permissions));
+    /// `403 forbidden` for one who does not.
+    Permission(&'static str),
 }
 
 /// An endpoint of the contract.
@@ -96,6 +100,14 @@ pub enum Endpoint {
     VerifyEmailResend,
     /// `GET /rewards`
     Rewards,
+    /// `GET /admin/users`
+    AdminUsers,
+    /// `GET /admin/users/{id}`
+    AdminUser,
+    /// `PATCH /admin/users/{id}`
+    AdminUpdateUser,
+    /// `GET /admin/audit`
+    AdminAudit,
 }
 
 /// One row of the endpoint table.
@@ -126,6 +138,11 @@ pub struct EndpointSpec {
 }
 
 const AUTHENTICATED: &[(u16, &str)] = &[(401, "unauthorized"), (503, "unavailable")];
+
+const PAGE_QUERY: &[(&str, &str)] = &[
+    ("limit", "Page size, 1 to 100 (default 50)"),
+    ("cursor", "next_cursor of the previous page"),
+];
 
 /// The table, in documentation order.
 const TABLE: &[EndpointSpec] = &[
@@ -294,10 +311,7 @@ const TABLE: &[EndpointSpec] = &[
             (422, "validation_failed"),
             (503, "unavailable"),
         ],
-        query: &[
-            ("limit", "Page size, 1 to 100 (default 50)"),
-            ("cursor", "next_cursor of the previous page"),
-        ],
+        query: PAGE_QUERY,
     },
     EndpointSpec {
         endpoint: Endpoint::ReferralStats,
@@ -377,6 +391,88 @@ const TABLE: &[EndpointSpec] = &[
         success: (200, None),
         problems: &[],
         query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminUsers,
+        name: "admin_users",
+        method: Method::Get,
+        path: "/admin/users",
+        access: Access::Permission(AdminUsersRead::NAME),
+        body: false,
+        summary: "Users, newest first, optionally those whose email contains a text",
+        request_schema: None,
+        success: (200, Some("AdminUserPage")),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[
+            (
+                "query",
+                "Only users whose email contains this text (any case)",
+            ),
+            PAGE_QUERY[0],
+            PAGE_QUERY[1],
+        ],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminUser,
+        name: "admin_user",
+        method: Method::Get,
+        path: "/admin/users/{id}",
+        access: Access::Permission(AdminUsersRead::NAME),
+        body: false,
+        summary: "One user with their referrer and statistics",
+        request_schema: None,
+        success: (200, Some("AdminUserDetail")),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminUpdateUser,
+        name: "admin_update_user",
+        method: Method::Patch,
+        path: "/admin/users/{id}",
+        access: Access::Permission(AdminUsersWrite::NAME),
+        body: true,
+        summary: "Change a user's roles or disable them (ends every session of theirs)",
+        request_schema: Some("AccessUpdate"),
+        success: (200, Some("AdminUserDetail")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (409, "last_admin"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminAudit,
+        name: "admin_audit",
+        method: Method::Get,
+        path: "/admin/audit",
+        access: Access::Permission(AdminAudit::NAME),
+        body: false,
+        summary: "The audit log, newest first",
+        request_schema: None,
+        success: (200, Some("AuditPage")),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: PAGE_QUERY,
     },
 ];
 

@@ -10,8 +10,8 @@ mod problem;
 mod serve;
 
 pub use bodies::{
-    Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
-    RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
+    AdminUsersQuery, Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery,
+    RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
 };
 pub use endpoints::{Access, Endpoint, EndpointSpec, Method, Mount, PathParams, API_PREFIX};
 pub use openapi::document as openapi_document;

@@ -17,7 +17,10 @@ use super::bodies::{
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
-use crate::engine::{Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage};
+use crate::engine::{
+    AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
+    AuditPage, Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage,
+};
 use crate::error::FieldError;
 use crate::rewards::{RewardKind, RewardStatus};
 use crate::tokens::Tokens;
@@ -50,7 +53,14 @@ use crate::user::User;
         RewardStatus,
         Health,
         Problem,
-        FieldError
+        FieldError,
+        AccessUpdate,
+        AdminUser,
+        AdminUserPage,
+        AdminReferrer,
+        AdminUserDetail,
+        AuditLogEntry,
+        AuditPage
     ))
 )]
 struct Components;
@@ -108,6 +118,20 @@ pub fn document(mount: &Mount) -> Document {
             operation =
                 operation.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
         }
+        for name in path_parameters(spec.path) {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(Some("The id (a UUID)"))
+                    .build(),
+            );
+        }
+        if let Access::Permission(permission) = spec.access {
+            operation =
+                operation.description(Some(format!("Requires the permission `{permission}`.")));
+        }
         for (name, description) in spec.query {
             operation = operation.parameter(
                 ParameterBuilder::new()
@@ -139,6 +163,13 @@ pub fn document(mount: &Mount) -> Document {
     doc
 }
 
+/// The `{name}` parameters of a path template, in order.
+fn path_parameters(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +188,28 @@ mod tests {
         assert!(json["paths"]["/auth/register"].is_null());
         assert!(json["paths"]["/api/login"].is_null());
         assert!(json["components"]["schemas"]["Problem"].is_object());
+    }
+
+    #[test]
+    fn path_parameters_and_required_permissions_are_documented() {
+        let json = serde_json::to_value(document(&Mount::default())).unwrap();
+        let patch = &json["paths"]["/api/admin/users/{id}"]["patch"];
+        assert_eq!(patch["parameters"][0]["name"], "id");
+        assert_eq!(patch["parameters"][0]["in"], "path");
+        assert!(patch["description"]
+            .as_str()
+            .is_some_and(|text| text.contains("admin:users:write")));
+        assert!(patch["responses"]["409"].is_object());
+        for schema in [
+            "AdminUserPage",
+            "AdminUserDetail",
+            "AuditPage",
+            "AccessUpdate",
+        ] {
+            assert!(
+                json["components"]["schemas"][schema].is_object(),
+                "{schema}"
+            );
+        }
     }
 }

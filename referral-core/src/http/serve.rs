@@ -8,14 +8,14 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use super::bodies::{
-    Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
-    RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
+    AdminUsersQuery, Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery,
+    RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
 use crate::engine::{
-    Engine, NewAccount, DEFAULT_PAGE_SIZE, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
-    VERIFICATION_SENT_MESSAGE,
+    AccessUpdate, Engine, NewAccount, DEFAULT_PAGE_SIZE, RESET_DONE_MESSAGE,
+    RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 use crate::error::Error;
 use crate::user::UserRecord;
@@ -24,7 +24,6 @@ use crate::user::UserRecord;
 struct Call<'a> {
     mount: &'a Mount,
     request: &'a ApiRequest,
-    #[allow(dead_code)] // read by endpoints with path parameters
     params: PathParams,
     user: Option<UserRecord>,
 }
@@ -82,6 +81,31 @@ impl Engine {
             .map_err(|error| ApiResponse::error(&error))
     }
 
+    /// Checks an `Authorization` header value as [`authorize`](Self::authorize) does, then
+    /// that the user holds `permission`: the user, or the complete `401` or `403 forbidden`
+    /// to send. What adapters' `RequirePermission` extractors and guards call.
+    pub async fn authorize_permission(
+        &self,
+        authorization: Option<&str>,
+        permission: &str,
+    ) -> Result<UserRecord, ApiResponse> {
+        self.authorize_header_for(authorization, Some(permission))
+            .await
+            .map_err(|error| ApiResponse::error(&error))
+    }
+
+    async fn authorize_header_for(
+        &self,
+        authorization: Option<&str>,
+        permission: Option<&str>,
+    ) -> Result<UserRecord, Error> {
+        let user = self.authorize_header(authorization).await?;
+        if let Some(permission) = permission {
+            self.require_permission(&user, permission)?;
+        }
+        Ok(user)
+    }
+
     async fn authorize_header(&self, authorization: Option<&str>) -> Result<UserRecord, Error> {
         let header = authorization.ok_or(Error::Unauthorized)?.trim();
         let (scheme, token) = header.split_once(' ').ok_or(Error::Unauthorized)?;
@@ -98,10 +122,12 @@ impl Engine {
         request: &ApiRequest,
         params: PathParams,
     ) -> Result<ApiResponse, Error> {
+        let authorization = request.authorization.as_deref();
         let user = match endpoint.spec().access {
             Access::Public => None,
-            Access::Bearer => Some(
-                self.authorize_header(request.authorization.as_deref())
+            Access::Bearer => Some(self.authorize_header_for(authorization, None).await?),
+            Access::Permission(permission) => Some(
+                self.authorize_header_for(authorization, Some(permission))
                     .await?,
             ),
         };
@@ -191,6 +217,34 @@ impl Engine {
                 ))
             }
             Endpoint::OpenApi => Ok(ApiResponse::json(200, &openapi::document(mount))),
+            Endpoint::AdminUsers => {
+                let query: AdminUsersQuery = parse_query(request)?;
+                let limit = page_limit(query.limit.as_deref())?;
+                let page = self
+                    .admin_users(query.query.as_deref(), limit, query.cursor.as_deref())
+                    .await?;
+                Ok(ApiResponse::json(200, &page))
+            }
+            Endpoint::AdminUser => {
+                let id = user_id_param(&call)?;
+                Ok(ApiResponse::json(200, &self.admin_user(id).await?))
+            }
+            Endpoint::AdminUpdateUser => {
+                let id = user_id_param(&call)?;
+                let update: AccessUpdate = parse_json(request)?;
+                let user = self
+                    .change_access(Some(signed_in(&call)?), id, update)
+                    .await?;
+                Ok(ApiResponse::json(
+                    200,
+                    &self.admin_user_detail(&user).await?,
+                ))
+            }
+            Endpoint::AdminAudit => {
+                let (limit, cursor) = page_query(request)?;
+                let page = self.audit_log(limit, cursor.as_deref()).await?;
+                Ok(ApiResponse::json(200, &page))
+            }
         }
     }
 
@@ -214,6 +268,29 @@ impl Engine {
 
 fn signed_in<'a>(call: &'a Call<'_>) -> Result<&'a UserRecord, Error> {
     call.user.as_ref().ok_or(Error::Unauthorized)
+}
+
+/// The `{id}` of an admin path: a user id; anything that is not a UUID names no user.
+fn user_id_param(call: &Call<'_>) -> Result<uuid::Uuid, Error> {
+    call.params
+        .get("id")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .ok_or(Error::UserNotFound)
+}
+
+/// A page's `limit` query parameter: [`DEFAULT_PAGE_SIZE`] when absent; the engine checks
+/// the range.
+fn page_limit(raw: Option<&str>) -> Result<u32, Error> {
+    match raw {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
+            Error::invalid(
+                "limit",
+                "out_of_range",
+                "limit must be a whole number from 1 to 100",
+            )
+        }),
+    }
 }
 
 fn message(status: u16, text: &str) -> ApiResponse {
@@ -287,17 +364,7 @@ pub fn parse_json<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error>
 /// `limit` (default 50; a field error when not a whole number) and `cursor` of a list.
 fn page_query(request: &ApiRequest) -> Result<(u32, Option<String>), Error> {
     let query: ReferralsQuery = parse_query(request)?;
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE_SIZE,
-        Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
-            Error::invalid(
-                "limit",
-                "out_of_range",
-                "limit must be a whole number from 1 to 100",
-            )
-        })?,
-    };
-    Ok((limit, query.cursor))
+    Ok((page_limit(query.limit.as_deref())?, query.cursor))
 }
 
 fn parse_query<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, Error> {

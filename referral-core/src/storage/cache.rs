@@ -22,9 +22,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, UserChangeSink, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
+    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
+    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserChangeSink, UserSearch,
+    UserSummary, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::error::Error;
@@ -349,6 +350,32 @@ impl Storage for CachingStorage {
         now: OffsetDateTime,
     ) -> Result<Option<UserRecord>, StorageError> {
         self.inner.reset_token_user(token, now).await
+    }
+
+    async fn change_user_access(
+        &self,
+        change: AccessChange,
+    ) -> Result<AccessOutcome, StorageError> {
+        let user = change.user;
+        let result = self.inner.change_user_access(change).await;
+        match &result {
+            Ok(_) => self.entries.invalidate(user),
+            // Unknown whether it committed.
+            Err(_) => self.entries.invalidate_all(),
+        }
+        result
+    }
+
+    async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError> {
+        self.inner.search_users(search).await
+    }
+
+    async fn audit_log(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        self.inner.audit_log(after, limit).await
     }
 
     async fn consume_reset_token(

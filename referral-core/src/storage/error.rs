@@ -13,6 +13,10 @@ pub enum StorageError {
     /// The new user's referral code belongs to someone else (the engine draws another).
     #[error("referral code is already taken")]
     ReferralCodeTaken,
+    /// The change would leave no enabled user holding the `admin` role; nothing was
+    /// written.
+    #[error("the last admin cannot be removed or disabled")]
+    LastAdmin,
     /// The backend cannot be reached (connection refused, timed out, pool exhausted); the
     /// call may succeed later. Answered as `503 unavailable`.
     #[error("storage is unavailable: {0}")]

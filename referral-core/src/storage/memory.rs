@@ -9,9 +9,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
+    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
+    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::password::PasswordHash;
@@ -60,6 +61,7 @@ struct Data {
     conversions: HashSet<(Uuid, String, String)>,
     rate: HashMap<RateKey, RateState>,
     outbox: BTreeMap<Uuid, OutboxEntry>,
+    audit: Vec<AuditEntry>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -954,6 +956,89 @@ impl Storage for MemoryStorage {
             .values()
             .filter(|entry| entry.is_open())
             .count() as u64)
+    }
+
+    async fn change_user_access(
+        &self,
+        change: AccessChange,
+    ) -> Result<AccessOutcome, StorageError> {
+        // One lock for the whole change: the last-admin count and the write are one step.
+        let mut data = self.data()?;
+        let Some(before) = data.users.get(&change.user).cloned() else {
+            return Ok(AccessOutcome::UnknownUser);
+        };
+        let Some((after, entry)) = change.apply(&before) else {
+            return Ok(AccessOutcome::Unchanged(before));
+        };
+        if before.is_active_admin() && !after.is_active_admin() {
+            let others = data
+                .users
+                .values()
+                .filter(|user| user.id != before.id && user.is_active_admin())
+                .count();
+            if others == 0 {
+                return Err(StorageError::LastAdmin);
+            }
+        }
+        data.revoke_all(after.id);
+        data.users.insert(after.id, after.clone());
+        data.audit.push(entry.clone());
+        Ok(AccessOutcome::Changed(after, entry))
+    }
+
+    async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError> {
+        let data = self.data()?;
+        let mut found: Vec<&UserRecord> = data
+            .users
+            .values()
+            .filter(|user| {
+                search
+                    .email_contains
+                    .as_deref()
+                    .is_none_or(|part| user.email.as_str().contains(part))
+                    && search
+                        .role
+                        .as_ref()
+                        .is_none_or(|role| user.roles.contains(role))
+                    && search.after.is_none_or(|after| user.id < after)
+            })
+            .collect();
+        found.sort_by_key(|user| std::cmp::Reverse(user.id));
+        Ok(found
+            .into_iter()
+            .take(search.limit as usize)
+            .map(|user| UserSummary {
+                user: user.clone(),
+                referrals: data
+                    .referrals
+                    .get(&user.id)
+                    .map_or(0, |list| list.len() as u64),
+                reward_points: data.points.get(&user.id).copied().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn audit_log(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        let data = self.data()?;
+        let mut entries: Vec<&AuditEntry> = data.audit.iter().collect();
+        entries.sort_by_key(|entry| std::cmp::Reverse((entry.at, entry.id)));
+        let start = match after {
+            Some(after) => match entries.iter().position(|entry| entry.id == after) {
+                Some(at) => at + 1,
+                None => return Ok(Vec::new()),
+            },
+            None => 0,
+        };
+        Ok(entries
+            .into_iter()
+            .skip(start)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn prune(

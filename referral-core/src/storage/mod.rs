@@ -46,9 +46,10 @@ pub use open::open;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
-    ConversionRecord, DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    VerificationTokenRecord,
+    audit_actions, AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter,
+    NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, UserSearch,
+    UserSummary, VerificationTokenRecord,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
@@ -375,6 +376,30 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Counts the outbox messages neither done nor dead (for health and tests).
     async fn pending_outbox(&self) -> Result<u64, StorageError>;
+
+    /// Changes a user's roles or disabled state as [`AccessChange::apply`] says, atomically
+    /// with its effects: the token version is bumped (the user's earlier access tokens are
+    /// refused), every refresh token of the user is revoked, and the audit entry is written.
+    /// A change that changes nothing writes nothing ([`AccessOutcome::Unchanged`]).
+    ///
+    /// The last-admin rule: when the change would leave no enabled user holding `admin`, it
+    /// fails with [`StorageError::LastAdmin`] and writes nothing. Concurrent changes are
+    /// serialised on the enabled admins (PostgreSQL locks their rows in id order; SQLite's
+    /// `BEGIN IMMEDIATE` serialises writers), so of two admins demoting each other at once,
+    /// exactly one succeeds.
+    async fn change_user_access(&self, change: AccessChange)
+        -> Result<AccessOutcome, StorageError>;
+
+    /// Users matching `search`, newest first (id descending), with their referral totals.
+    async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError>;
+
+    /// The audit log, newest first (by `at`, then id), strictly after the entry `after` in
+    /// that order, at most `limit` entries.
+    async fn audit_log(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StorageError>;
 
     /// Housekeeping: deletes what no rule needs any more, and says how much.
     ///

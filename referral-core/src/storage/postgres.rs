@@ -6,13 +6,12 @@ use std::str::FromStr;
 use std::sync::Weak;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions, PgQueryResult};
 use sqlx::{Executor, Postgres};
 
 use super::sql::{
-    is_plain_identifier, quote_identifier, Dialect, LegacyMigration, Migration, Namespace, Naming,
-    Renderer, Sealed, SqlStorage,
+    is_plain_identifier, lock_key, quote_identifier, Dialect, LegacyMigration, Migration,
+    Namespace, Naming, Renderer, Sealed, SqlStorage,
 };
 use super::{StorageError, UserChangeSink};
 
@@ -104,10 +103,7 @@ fn bare(_namespace: &Namespace, index: &str) -> String {
 
 /// The advisory lock migrators of one schema take: a key derived from the schema's name.
 fn migration_lock_key(namespace: &Namespace) -> i64 {
-    let digest = Sha256::digest(format!("referral-core migrations {}", namespace.as_str()));
-    let mut key = [0; 8];
-    key.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(key)
+    lock_key("migrations", namespace)
 }
 
 impl Sealed for Postgres {}
@@ -157,6 +153,11 @@ impl Dialect for Postgres {
             sql: include_str!("../../migrations/postgres/20261202300000_event_deliveries.sql"),
         },
         Migration {
+            version: 20261203100000,
+            description: "roles",
+            sql: include_str!("../../migrations/postgres/20261203100000_roles.sql"),
+        },
+        Migration {
             version: 20261203200000,
             description: "referral hours",
             sql: include_str!("../../migrations/postgres/20261203200000_referral_hours.sql"),
@@ -181,6 +182,11 @@ impl Dialect for Postgres {
                             a0f9953c15d3ca30f7d59081cfe7b47f",
         },
     ];
+    // A transaction-scoped advisory lock rather than row locks on the admins: a registration
+    // locks its referrer's and their referrer's rows in tree order, so any change that locked
+    // several user rows in another order could deadlock with it; one lock taken before any
+    // row is never part of a cycle.
+    const SERIALISE_ACCESS_CHANGES: Option<&'static str> = Some("SELECT pg_advisory_xact_lock($1)");
     const CREATE_BOOKKEEPING: &'static str = "CREATE TABLE {schema_migrations} (
         version     BIGINT NOT NULL PRIMARY KEY,
         description TEXT   NOT NULL,

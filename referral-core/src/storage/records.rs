@@ -208,3 +208,140 @@ pub struct ReferralCounts {
     /// Sum of this user's pending reward ledger entries.
     pub pending_reward_points: i64,
 }
+
+/// One entry of the audit log: who changed what, written in the transaction of the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Id (UUID v7).
+    pub id: Uuid,
+    /// The user who made the change; `None` for the operator (the `admin` CLI, the
+    /// `ADMIN_EMAILS` grant at start).
+    pub actor_id: Option<Uuid>,
+    /// What was done (`user.roles_changed`, `user.disabled`, `user.enabled`, …).
+    pub action: String,
+    /// The user (or other record) it was done to.
+    pub target_id: Option<Uuid>,
+    /// What changed, as JSON; never a secret.
+    pub details: serde_json::Value,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// A change of a user's roles or disabled state, written by
+/// [`Storage::change_user_access`](super::Storage::change_user_access).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessChange {
+    /// The user changed.
+    pub user: Uuid,
+    /// The roles the user holds afterwards (`None`: unchanged).
+    pub roles: Option<Vec<crate::permissions::Role>>,
+    /// Whether the user is disabled afterwards (`None`: unchanged).
+    pub disabled: Option<bool>,
+    /// When (the disable instant, and the audit entry's `at`).
+    pub now: OffsetDateTime,
+    /// Who makes the change (`None`: the operator), for the audit entry.
+    pub actor_id: Option<Uuid>,
+    /// The audit entry's id.
+    pub audit_id: Uuid,
+}
+
+/// What [`Storage::change_user_access`](super::Storage::change_user_access) did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccessOutcome {
+    /// Something changed: the user as stored afterwards, and the audit entry written.
+    Changed(UserRecord, AuditEntry),
+    /// The user already had these roles and this state: nothing was written.
+    Unchanged(UserRecord),
+    /// No user has this id.
+    UnknownUser,
+}
+
+/// Which users [`Storage::search_users`](super::Storage::search_users) lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserSearch {
+    /// Only users whose email contains this text (already lower-case; `%` and `_` match
+    /// themselves).
+    pub email_contains: Option<String>,
+    /// Only users holding this role.
+    pub role: Option<crate::permissions::Role>,
+    /// Strictly after this user in the listing order (newest first: id descending).
+    pub after: Option<Uuid>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A user with their referral totals, as the admin listing shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// The user.
+    pub user: UserRecord,
+    /// Users they referred.
+    pub referrals: u64,
+    /// Sum of their reward ledger entries.
+    pub reward_points: i64,
+}
+
+/// Audit actions of [`AccessChange`]s.
+pub mod audit_actions {
+    /// The roles changed (details: `roles.from`, `roles.to`).
+    pub const ROLES_CHANGED: &str = "user.roles_changed";
+    /// The user was disabled.
+    pub const DISABLED: &str = "user.disabled";
+    /// The user was enabled again.
+    pub const ENABLED: &str = "user.enabled";
+    /// Roles and the disabled state changed at once (details name both).
+    pub const ACCESS_CHANGED: &str = "user.access_changed";
+}
+
+impl AccessChange {
+    /// The user as this change leaves `before`, and the audit entry it writes; `None` when
+    /// it changes nothing. A change bumps the token version (earlier access tokens and every
+    /// refresh token stop working); the backends also revoke the refresh tokens.
+    ///
+    /// Shared by every backend, so they agree on what a change does.
+    pub fn apply(&self, before: &UserRecord) -> Option<(UserRecord, AuditEntry)> {
+        let roles = self
+            .roles
+            .clone()
+            .map(crate::permissions::dedup_roles)
+            .filter(|roles| *roles != before.roles);
+        let disabled = self
+            .disabled
+            .filter(|disabled| *disabled != before.disabled_at.is_some());
+        if roles.is_none() && disabled.is_none() {
+            return None;
+        }
+        let mut after = before.clone();
+        let mut details = serde_json::Map::new();
+        if let Some(roles) = roles {
+            details.insert(
+                "roles".into(),
+                serde_json::json!({ "from": before.roles, "to": roles }),
+            );
+            after.roles = roles;
+        }
+        if let Some(disabled) = disabled {
+            details.insert(
+                "disabled".into(),
+                serde_json::json!({ "from": !disabled, "to": disabled }),
+            );
+            after.disabled_at = disabled.then_some(self.now);
+        }
+        after.token_version += 1;
+        let action = match (details.contains_key("roles"), disabled) {
+            (true, Some(_)) => audit_actions::ACCESS_CHANGED,
+            (true, None) => audit_actions::ROLES_CHANGED,
+            (false, Some(true)) => audit_actions::DISABLED,
+            (false, _) => audit_actions::ENABLED,
+        };
+        let entry = AuditEntry {
+            id: self.audit_id,
+            actor_id: self.actor_id,
+            action: action.to_owned(),
+            target_id: Some(self.user),
+            details: serde_json::Value::Object(details),
+            at: self.now,
+        };
+        Some((after, entry))
+    }
+}

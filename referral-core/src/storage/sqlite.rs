@@ -207,6 +207,11 @@ impl Dialect for Sqlite {
             sql: include_str!("../../migrations/sqlite/20261202300000_event_deliveries.sql"),
         },
         Migration {
+            version: 20261203100000,
+            description: "roles",
+            sql: include_str!("../../migrations/sqlite/20261203100000_roles.sql"),
+        },
+        Migration {
             version: 20261203200000,
             description: "referral hours",
             sql: include_str!("../../migrations/sqlite/20261203200000_referral_hours.sql"),
@@ -217,6 +222,8 @@ impl Dialect for Sqlite {
         sqlx_checksum: "786c559fb2811a1adbe0af65d3d378ca95b877719df9205bbaa90a7ee26f940f\
                         8b5cd2a08a36c95d96905320294de538",
     }];
+    // `BEGIN IMMEDIATE` holds the database's write lock: writers are serialised already.
+    const SERIALISE_ACCESS_CHANGES: Option<&'static str> = None;
     const CREATE_BOOKKEEPING: &'static str = "CREATE TABLE {schema_migrations} (
         version     INTEGER NOT NULL PRIMARY KEY,
         description TEXT    NOT NULL,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::email::Email;
 use crate::password::PasswordHash;
+use crate::permissions::Role;
 use crate::referral_code::ReferralCode;
 use crate::rewards::RewardPolicy;
 use crate::storage::{NewReferral, NewUser, RefreshTokenRecord, Storage, StorageError};
@@ -36,6 +37,8 @@ pub fn user_record(
         created_at,
         email_verified: false,
         metadata: serde_json::Map::new(),
+        roles: vec![Role::user()],
+        disabled_at: None,
     }
 }
 

@@ -16,9 +16,10 @@ use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::storage::{
-    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
+    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
+    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -99,6 +100,12 @@ pub enum StorageCall {
     TransitionReward,
     /// [`Storage::record_conversion`].
     RecordConversion,
+    /// [`Storage::change_user_access`].
+    ChangeUserAccess,
+    /// [`Storage::search_users`].
+    SearchUsers,
+    /// [`Storage::audit_log`].
+    AuditLog,
 }
 
 /// Whether a pause holds a call before it reaches the wrapped storage or after it returned.
@@ -639,5 +646,30 @@ impl Storage for PausingStorage {
             self.inner.prune(now, done_before, dead_before),
         )
         .await
+    }
+
+    async fn change_user_access(
+        &self,
+        change: AccessChange,
+    ) -> Result<AccessOutcome, StorageError> {
+        self.step(
+            StorageCall::ChangeUserAccess,
+            self.inner.change_user_access(change),
+        )
+        .await
+    }
+
+    async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError> {
+        self.step(StorageCall::SearchUsers, self.inner.search_users(search))
+            .await
+    }
+
+    async fn audit_log(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        self.step(StorageCall::AuditLog, self.inner.audit_log(after, limit))
+            .await
     }
 }

@@ -31,6 +31,11 @@ pub struct AccessClaims {
     pub ver: i64,
     /// Always `"access"`: no other token of ours carries this claim.
     pub typ: String,
+    /// The user's roles when issued, for clients to read (a page showing admin links, say).
+    /// The server decides on the roles stored with the user, which a change of roles makes
+    /// the token's own again: it bumps the token version, so this token is refused.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// A signed access token as handed to the client.
@@ -97,11 +102,24 @@ impl AccessTokenIssuer {
         self.ttl
     }
 
-    /// Signs a token for `user` at token version `version`, issued at `now`.
+    /// Signs a token for `user` at token version `version`, issued at `now`, carrying no
+    /// roles.
     pub fn issue(
         &self,
         user: Uuid,
         version: i64,
+        now: OffsetDateTime,
+    ) -> Result<AccessToken, Error> {
+        self.issue_with_roles(user, version, &[], now)
+    }
+
+    /// Signs a token for `user` at token version `version` carrying `roles`, issued at
+    /// `now`.
+    pub fn issue_with_roles(
+        &self,
+        user: Uuid,
+        version: i64,
+        roles: &[crate::permissions::Role],
         now: OffsetDateTime,
     ) -> Result<AccessToken, Error> {
         let claims = AccessClaims {
@@ -113,6 +131,7 @@ impl AccessTokenIssuer {
             jti: Uuid::now_v7(),
             ver: version,
             typ: TOKEN_TYPE.to_owned(),
+            roles: roles.iter().map(ToString::to_string).collect(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map(AccessToken)
@@ -259,6 +278,20 @@ mod tests {
             keys.verify(&signed(Algorithm::HS256, &untyped, &secret), NOW),
             Err(Error::Unauthorized)
         ));
+    }
+
+    #[test]
+    fn a_token_carries_the_roles_it_was_issued_with() {
+        let keys = issuer(&[1; 32]);
+        let roles = [
+            crate::permissions::Role::user(),
+            crate::permissions::Role::admin(),
+        ];
+        let token = keys
+            .issue_with_roles(Uuid::now_v7(), 0, &roles, NOW)
+            .unwrap();
+        let claims = keys.verify(token.expose(), NOW).unwrap();
+        assert_eq!(claims.roles, ["user", "admin"]);
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub trait Dialect: Database + sealed::Sealed {
     const LEGACY_MIGRATIONS: &'static [LegacyMigration];
     /// The bookkeeping table's definition (a template, like a migration).
     const CREATE_BOOKKEEPING: &'static str;
+    /// A statement taking `$1`, a per-namespace key, that makes changes of access (roles,
+    /// disabling) wait for each other until the transaction ends; `None` where write
+    /// transactions are serialised already (SQLite's `BEGIN IMMEDIATE`).
+    const SERIALISE_ACCESS_CHANGES: Option<&'static str>;
 
     /// Whether a database error code means "try again later" (busy, shutting down…).
     fn is_transient(code: &str) -> bool;

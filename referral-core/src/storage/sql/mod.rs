@@ -97,6 +97,9 @@ pub struct SqlStorage<DB: sqlx::Database> {
     pool: Pool<DB>,
     namespace: Namespace,
     queries: Arc<Queries>,
+    /// The key of the lock serialising changes of access in this namespace (see
+    /// [`Dialect::SERIALISE_ACCESS_CHANGES`]).
+    access_lock_key: i64,
 }
 
 impl<DB: Dialect> SqlStorage<DB> {
@@ -139,10 +142,12 @@ impl<DB: Dialect> SqlStorage<DB> {
             namespace: &namespace,
             naming: DB::NAMING,
         }));
+        let access_lock_key = lock_key("access changes", &namespace);
         SqlStorage {
             pool,
             namespace,
             queries,
+            access_lock_key,
         }
     }
 
@@ -166,6 +171,7 @@ impl<DB: sqlx::Database> Clone for SqlStorage<DB> {
             pool: self.pool.clone(),
             namespace: self.namespace.clone(),
             queries: Arc::clone(&self.queries),
+            access_lock_key: self.access_lock_key,
         }
     }
 }
@@ -177,6 +183,16 @@ impl<DB: sqlx::Database> fmt::Debug for SqlStorage<DB> {
             .field("namespace", &self.namespace)
             .finish_non_exhaustive()
     }
+}
+
+/// A lock key for `purpose` in `namespace`: the first 8 bytes of a SHA-256, so namespaces
+/// sharing a database never share a key.
+pub(crate) fn lock_key(purpose: &str, namespace: &Namespace) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("referral-core {purpose} {}", namespace.as_str()));
+    let mut key = [0; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
 }
 
 /// Maps a sqlx error for the backend `DB`.

@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::dialect::Dialect;
-use super::rows::{count, DeadLetterRow, OutboxRow, ReferralRow, RewardRow, UserRow};
+use super::rows::{
+    count, AuditRow, DeadLetterRow, OutboxRow, ReferralRow, RewardRow, UserRow, UserSummaryRow,
+};
 use super::timestamps::{
     day_of, duration_micros, from_micros, hour_of, start_of_next_day, start_of_next_hour,
     to_micros, HOUR_BUCKETS_KEPT,
@@ -20,9 +22,10 @@ use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardStatus, RewardTransition};
 use crate::storage::{
-    ConversionRecord, DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
+    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
+    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -35,7 +38,10 @@ where
     for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
@@ -182,6 +188,25 @@ where
         Ok(())
     }
 
+    /// Writes an audit entry in `tx`, the transaction of the change it records.
+    async fn insert_audit(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        entry: &AuditEntry,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&self.queries.insert_audit)
+            .bind(entry.id)
+            .bind(entry.actor_id)
+            .bind(entry.action.as_str())
+            .bind(entry.target_id)
+            .bind(entry.details.to_string())
+            .bind(to_micros(entry.at))
+            .execute(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(())
+    }
+
     /// Adds `points` (approved) to the referral row behind `entry` when its beneficiary is
     /// that referral's referrer.
     async fn add_to_referral(
@@ -292,13 +317,18 @@ where
     for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'r> UserRow: FromRow<'r, DB::Row>,
     for<'r> RewardRow: FromRow<'r, DB::Row>,
+    for<'r> UserSummaryRow: FromRow<'r, DB::Row>,
+    for<'r> AuditRow: FromRow<'r, DB::Row>,
     for<'r> ReferralRow: FromRow<'r, DB::Row>,
     for<'r> OutboxRow: FromRow<'r, DB::Row>,
     for<'r> DeadLetterRow: FromRow<'r, DB::Row>,
@@ -343,6 +373,8 @@ where
             .bind(points_of(user.id).pending)
             .bind(user.email_verified)
             .bind(metadata_text(&user.metadata)?.as_str())
+            .bind(roles_json(&user.roles)?)
+            .bind(user.disabled_at.map(to_micros))
             .execute(&mut *tx)
             .await
             .map_err(|e| registration_error(e, DB::is_transient))?;
@@ -1083,6 +1115,95 @@ where
         count(pending)
     }
 
+    async fn change_user_access(
+        &self,
+        change: AccessChange,
+    ) -> Result<AccessOutcome, StorageError> {
+        let mut tx = self.begin().await?;
+        if let Some(serialise) = DB::SERIALISE_ACCESS_CHANGES {
+            sqlx::query(serialise)
+                .bind(self.access_lock_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+        }
+        let Some(before) = self.lock_user(&mut tx, change.user).await? else {
+            return Ok(AccessOutcome::UnknownUser);
+        };
+        let Some((after, entry)) = change.apply(&before) else {
+            return Ok(AccessOutcome::Unchanged(before));
+        };
+        if before.is_active_admin() && !after.is_active_admin() {
+            // Every other change of access waits for this transaction (see above), so the
+            // count cannot change before it commits.
+            let others: i64 = sqlx::query_scalar(&self.queries.other_active_admins)
+                .bind(before.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+            if others == 0 {
+                return Err(StorageError::LastAdmin);
+            }
+        }
+        sqlx::query(&self.queries.update_access)
+            .bind(after.id)
+            .bind(roles_json(&after.roles)?)
+            .bind(after.disabled_at.map(to_micros))
+            .bind(after.token_version)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        self.revoke_sessions(&mut tx, after.id, to_micros(change.now))
+            .await?;
+        self.insert_audit(&mut tx, &entry).await?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(AccessOutcome::Changed(after, entry))
+    }
+
+    async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError> {
+        let email = search
+            .email_contains
+            .as_deref()
+            .map(|part| format!("%{}%", escape_like(part)));
+        let role = search
+            .role
+            .as_ref()
+            .map(|role| format!("%\"{}\"%", escape_like(role.as_str())));
+        let rows: Vec<UserSummaryRow> = sqlx::query_as(&self.queries.search_users)
+            .bind(email)
+            .bind(role)
+            .bind(search.after)
+            .bind(i64::from(search.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        rows.into_iter().map(UserSummaryRow::into_summary).collect()
+    }
+
+    async fn audit_log(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        let rows: Vec<AuditRow> = match after {
+            None => {
+                sqlx::query_as(&self.queries.audit_log)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some(after) => {
+                sqlx::query_as(&self.queries.audit_log_after)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(error::<DB>)?;
+        rows.into_iter().map(AuditRow::into_entry).collect()
+    }
+
     async fn prune(
         &self,
         now: OffsetDateTime,
@@ -1187,4 +1308,21 @@ fn metadata_text(
 ) -> Result<String, StorageError> {
     serde_json::to_string(metadata)
         .map_err(|e| StorageError::backend(format!("metadata does not serialise: {e}")))
+}
+
+/// Roles as the `roles` column keeps them: a JSON array of names.
+fn roles_json(roles: &[crate::permissions::Role]) -> Result<String, StorageError> {
+    serde_json::to_string(roles).map_err(StorageError::backend)
+}
+
+/// `text` with LIKE's wildcards (and the escape character, `\`) escaped.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

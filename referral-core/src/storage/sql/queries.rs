@@ -6,7 +6,15 @@
 //! the text never depends on how a table name is qualified.
 
 use super::namespace::Renderer;
-use super::rows::{outbox_columns, reward_columns, user_columns};
+use super::rows::{audit_columns, outbox_columns, reward_columns, user_columns};
+
+/// The condition an enabled admin's row meets (the partial index `users_active_admins`
+/// has the same predicate). Role names hold no quotes, so `"admin"` matches one role.
+macro_rules! active_admin {
+    () => {
+        "roles LIKE '%\"admin\"%' AND disabled_at IS NULL"
+    };
+}
 
 /// Every statement of the [`Storage`](crate::Storage) implementation and of the migrator's
 /// bookkeeping, rendered for one namespace.
@@ -134,6 +142,19 @@ pub(crate) struct Queries {
     pub(crate) prune_done_outbox: String,
     /// `$1` cutoff.
     pub(crate) prune_dead_outbox: String,
+    /// `$1` user: how many enabled admins there are besides the user.
+    pub(crate) other_active_admins: String,
+    /// `$1` user, `$2` roles (JSON), `$3` disabled at, `$4` token version.
+    pub(crate) update_access: String,
+    /// `$1` id, `$2` actor, `$3` action, `$4` target, `$5` details (JSON), `$6` at.
+    pub(crate) insert_audit: String,
+    /// `$1` email pattern (LIKE, `\` escaping) or NULL, `$2` role pattern (alike) or NULL, `$3` the
+    /// last user seen or NULL, `$4` limit.
+    pub(crate) search_users: String,
+    /// `$1` limit.
+    pub(crate) audit_log: String,
+    /// `$1` the last entry seen, `$2` limit.
+    pub(crate) audit_log_after: String,
     /// The migrator's bookkeeping: versions applied, oldest first, with checksums.
     pub(crate) applied_migrations: String,
     /// `$1` version, `$2` description, `$3` checksum, `$4` applied at.
@@ -165,8 +186,8 @@ impl Queries {
             insert_user: r(
                 "INSERT INTO {users} (id, email, password_hash, referral_code, \
                  referred_by, token_version, created_at, reward_points, pending_points, \
-                 email_verified, metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 email_verified, metadata, roles, disabled_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             ),
             insert_referral: r("INSERT INTO {referrals} \
                  (referee_id, referrer_id, joined_at, reward_points) VALUES ($1, $2, $3, $4)"),
@@ -382,6 +403,36 @@ impl Queries {
                  ON CONFLICT (user_id, kind, external_id) DO NOTHING"),
             prune_done_outbox: r("DELETE FROM {outbox} WHERE sent_at < $1"),
             prune_dead_outbox: r("DELETE FROM {outbox} WHERE died_at < $1"),
+            other_active_admins: r(concat!(
+                "SELECT COUNT(*) FROM {users} WHERE ",
+                active_admin!(),
+                " AND id <> $1"
+            )),
+            update_access: r("UPDATE {users} \
+                 SET roles = $2, disabled_at = $3, token_version = $4 WHERE id = $1"),
+            insert_audit: r("INSERT INTO {audit_log} \
+                 (id, actor_id, action, target_id, details, at) VALUES ($1, $2, $3, $4, $5, $6)"),
+            search_users: r(concat!(
+                "SELECT ",
+                user_columns!(),
+                ", referral_count, reward_points FROM {users} ",
+                "WHERE ($1 IS NULL OR email LIKE $1 ESCAPE '\\') ",
+                "AND ($2 IS NULL OR roles LIKE $2 ESCAPE '\\') ",
+                "AND ($3 IS NULL OR id < $3) ",
+                "ORDER BY id DESC LIMIT $4"
+            )),
+            audit_log: r(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM {audit_log} ORDER BY at DESC, id DESC LIMIT $1"
+            )),
+            audit_log_after: r(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM {audit_log} WHERE (at, id) < ",
+                "(SELECT at, id FROM {audit_log} WHERE id = $1) ",
+                "ORDER BY at DESC, id DESC LIMIT $2"
+            )),
             applied_migrations: r("SELECT version, checksum FROM {schema_migrations} \
                  ORDER BY version"),
             record_migration: r("INSERT INTO {schema_migrations} \

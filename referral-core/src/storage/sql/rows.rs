@@ -8,14 +8,16 @@ use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardKind, RewardStatus};
-use crate::storage::{DeadLetter, OutboxMessage, ReferralRecord, StorageError};
+use crate::storage::{
+    AuditEntry, DeadLetter, OutboxMessage, ReferralRecord, StorageError, UserSummary,
+};
 use crate::user::UserRecord;
 
 /// The `users` columns a [`UserRow`] reads, for `concat!` into queries.
 macro_rules! user_columns {
     () => {
         "id, email, password_hash, referral_code, referred_by, token_version, created_at, \
-         email_verified, metadata"
+         email_verified, metadata, roles, disabled_at"
     };
 }
 pub(crate) use user_columns;
@@ -49,6 +51,8 @@ pub struct UserRow {
     created_at: i64,
     email_verified: bool,
     metadata: String,
+    roles: String,
+    disabled_at: Option<i64>,
 }
 
 impl UserRow {
@@ -70,6 +74,10 @@ impl UserRow {
             metadata: serde_json::from_str(&self.metadata).map_err(|e| {
                 StorageError::Corrupt(format!("stored metadata is not a JSON object: {e}"))
             })?,
+            roles: serde_json::from_str(&self.roles).map_err(|_| {
+                StorageError::Corrupt(format!("stored roles {:?} are malformed", self.roles))
+            })?,
+            disabled_at: self.disabled_at.map(from_micros).transpose()?,
         })
     }
 }
@@ -109,6 +117,59 @@ impl RewardRow {
             reason: self.reason,
             created_at: from_micros(self.created_at)?,
             updated_at: from_micros(self.updated_at)?,
+        })
+    }
+}
+
+/// A user with the referral totals kept on their row, as a search lists them.
+#[derive(sqlx::FromRow)]
+pub struct UserSummaryRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    referral_count: i64,
+    reward_points: i64,
+}
+
+impl UserSummaryRow {
+    pub(crate) fn into_summary(self) -> Result<UserSummary, StorageError> {
+        Ok(UserSummary {
+            user: self.user.into_record()?,
+            referrals: count(self.referral_count)?,
+            reward_points: self.reward_points,
+        })
+    }
+}
+
+/// The `audit_log` columns an [`AuditRow`] reads.
+macro_rules! audit_columns {
+    () => {
+        "id, actor_id, action, target_id, details, at"
+    };
+}
+pub(crate) use audit_columns;
+
+/// An `audit_log` row.
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    id: Uuid,
+    actor_id: Option<Uuid>,
+    action: String,
+    target_id: Option<Uuid>,
+    details: String,
+    at: i64,
+}
+
+impl AuditRow {
+    pub(crate) fn into_entry(self) -> Result<AuditEntry, StorageError> {
+        Ok(AuditEntry {
+            id: self.id,
+            actor_id: self.actor_id,
+            action: self.action,
+            target_id: self.target_id,
+            details: serde_json::from_str(&self.details).map_err(|_| {
+                StorageError::Corrupt(format!("audit entry {} has malformed details", self.id))
+            })?,
+            at: from_micros(self.at)?,
         })
     }
 }

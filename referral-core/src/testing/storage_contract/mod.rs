@@ -19,7 +19,8 @@
 //! spawned tasks (run them on a multi-threaded runtime). The records they write use
 //! timestamps in whole microseconds, because SQL backends keep no finer precision.
 //!
-//! The cases live in files by concern: `accounts`, `sessions` (refresh tokens), `resets`,
+//! The cases live in files by concern: `accounts`, `access` (roles, disabling, the
+//! last-admin rule, user search, the audit log), `sessions` (refresh tokens), `resets`,
 //! `verification`, `rewards` (the lifecycle), `rate_limits`, `referrals`, `codes` (vanity
 //! codes and aliases), `outbox`, `events` (fan-out, order per user), `pruning`, `concurrency`
 //! (races every backend must settle the same way); `setup` builds the records they write.
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 use crate::storage::Storage;
 
+mod access;
 mod accounts;
 mod codes;
 mod concurrency;
@@ -44,6 +46,7 @@ mod sessions;
 mod setup;
 mod verification;
 
+pub use access::*;
 pub use accounts::*;
 pub use codes::*;
 pub use concurrency::*;
@@ -241,6 +244,18 @@ macro_rules! __storage_contract_cases {
             concurrent_approvals_of_one_pending_reward_have_exactly_one_winner,
             concurrent_recordings_of_one_conversion_have_exactly_one_winner,
             a_conversion_racing_an_admin_revocation_applies_one_of_them,
+            // access
+            a_new_user_keeps_the_roles_it_was_created_with_and_is_enabled,
+            a_role_change_bumps_the_token_version_revokes_sessions_and_is_audited,
+            disabling_records_when_and_enabling_clears_it,
+            a_change_that_changes_nothing_writes_nothing,
+            changing_an_unknown_user_writes_nothing,
+            the_last_admin_can_be_neither_demoted_nor_disabled,
+            two_admins_demoting_each_other_at_once_leave_exactly_one,
+            admins_disabling_themselves_at_once_leave_exactly_one,
+            searching_users_filters_by_email_and_role_and_pages_newest_first,
+            search_wildcards_match_only_themselves,
+            the_audit_log_is_listed_newest_first_in_pages,
         ]);
     };
 }
