@@ -23,7 +23,7 @@ use crate::request::header_text;
 /// ```
 /// use axum::{body::Body, http::Request, routing::get, Router};
 /// use referral_axum::RequirePermission;
-/// use referral_core::permissions::RolePermissions;
+/// use referral_core::permissions::{Permission, RolePermissions};
 /// use referral_core::{Config, Engine, NewAccount};
 /// use tower::ServiceExt;
 ///

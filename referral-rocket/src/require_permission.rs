@@ -21,7 +21,7 @@ use crate::auth_user::{engine_missing, refuse};
 /// [`referral_core::permission!`].
 ///
 /// ```
-/// use referral_core::permissions::RolePermissions;
+/// use referral_core::permissions::{Permission, RolePermissions};
 /// use referral_core::{Config, Engine};
 /// use referral_rocket::RequirePermission;
 /// use rocket::http::Status;

@@ -38,6 +38,7 @@ pub async fn registering_answers_201_with_the_user_its_tokens_and_location_api_m
     assert_utc_timestamp(&user["created_at"]);
     assert_eq!(user["email_verified"], false);
     assert_eq!(user["metadata"], serde_json::json!({}));
+    assert_eq!(user["roles"], json!(["user"]));
     let mut fields: Vec<&str> = user
         .as_object()
         .unwrap()
@@ -55,7 +56,8 @@ pub async fn registering_answers_201_with_the_user_its_tokens_and_location_api_m
             "metadata",
             "referral_code",
             "referral_link",
-            "referred_by"
+            "referred_by",
+            "roles"
         ],
         "User has exactly the contract's fields"
     );
@@ -134,11 +136,14 @@ pub async fn fields_a_client_must_not_set_are_ignored_at_registration(target: Ta
                 "rewards": 1_000_000,
                 "reward_points": 1_000_000,
                 "token_version": -1,
+                "roles": ["user", "admin"],
+                "disabled": true,
             }),
         )
         .await;
     let user = reply.expect_json(201)["user"].clone();
     assert_ne!(user["id"], chosen_id);
+    assert_eq!(user["roles"], json!(["user"]));
     assert!(user["referred_by"].is_null());
     assert_ne!(user["created_at"], "2000-01-01T00:00:00Z");
     let access = reply.json()["tokens"]["access_token"]

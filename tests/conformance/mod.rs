@@ -24,6 +24,7 @@
 #![allow(dead_code)] // each test binary uses the whole suite; rustc sees it per binary
 
 pub mod accounts;
+pub mod admin;
 pub mod bodies;
 pub mod codes;
 pub mod concurrency;
@@ -746,6 +747,21 @@ macro_rules! conformance_tests {
                 rewards_held_until_verification_are_listed_pending_then_approved,
                 rewards_answer_a_page_newest_first_and_refuse_a_bad_limit,
                 a_disposable_sign_up_shows_a_held_flagged_reward,
+            ],
+            admin: [
+                admin_endpoints_without_a_valid_token_answer_401,
+                admin_endpoints_with_a_token_lacking_the_permission_answer_403_forbidden,
+                an_app_role_holds_only_the_permissions_mapped_to_it,
+                an_unknown_or_malformed_user_id_answers_404_not_found,
+                new_users_hold_the_user_role_and_admin_emails_also_admin,
+                an_admin_lists_and_searches_users_newest_first_with_a_cursor,
+                an_admin_reads_one_user_with_referrer_and_stats,
+                a_role_change_refuses_the_users_earlier_tokens_at_once,
+                disabling_ends_every_session_and_login_answers_403_account_disabled,
+                removing_the_last_admin_answers_409_last_admin,
+                two_admins_demoting_each_other_at_once_leave_one_admin,
+                an_unknown_or_invalid_role_answers_422_and_a_wrong_shape_400,
+                every_change_is_in_the_audit_log_newest_first,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

@@ -42,7 +42,7 @@ fn segments(token: &str) -> [String; 3] {
 
 /// The claims the server put in `access` (every one an [`AccessClaims`] has), read with the
 /// test engines' secret.
-fn claims_of(access: &str) -> Value {
+pub fn claims_of(access: &str) -> Value {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.validate_aud = false;
     validation.validate_exp = false;

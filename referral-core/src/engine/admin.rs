@@ -184,12 +184,22 @@ impl Engine {
             .roles
             .map(|names| self.known_roles(&names))
             .transpose()?;
-        let now = self.now();
+        self.apply_access(actor, user, roles, update.disabled).await
+    }
+
+    /// Writes a change of access (roles already checked) and maps its outcome.
+    async fn apply_access(
+        &self,
+        actor: Option<&UserRecord>,
+        user: Uuid,
+        roles: Option<Vec<Role>>,
+        disabled: Option<bool>,
+    ) -> Result<UserRecord, Error> {
         let change = AccessChange {
             user,
             roles,
-            disabled: update.disabled,
-            now,
+            disabled,
+            now: self.now(),
             actor_id: actor.map(|actor| actor.id),
             audit_id: Uuid::now_v7(),
         };
@@ -232,23 +242,18 @@ impl Engine {
         Ok(permissions::dedup_roles(roles))
     }
 
-    /// Gives the user with `email` the role `role` as the operator (the `admin` CLI):
-    /// [`change_access`](Self::change_access) with their roles plus this one.
+    /// Gives the user with `email` the role `role` as the operator (the `admin` CLI), as
+    /// [`change_access`](Self::change_access) does with their roles plus this one. The
+    /// operator is trusted with any well-formed role name: the CLI does not know the app's
+    /// role map.
     ///
     /// Errors: as `change_access`; [`Error::UserNotFound`] when nobody has the email.
     pub async fn grant_role(&self, email: &str, role: &str) -> Result<UserRecord, Error> {
         let user = self.user_by_email_for_operator(email).await?;
-        let mut roles: Vec<String> = user.roles.iter().map(ToString::to_string).collect();
-        roles.push(Role::parse(role)?.to_string());
-        self.change_access(
-            None,
-            user.id,
-            AccessUpdate {
-                roles: Some(roles),
-                disabled: None,
-            },
-        )
-        .await
+        let mut roles = user.roles.clone();
+        roles.push(Role::parse(role)?);
+        let roles = permissions::dedup_roles(roles);
+        self.apply_access(None, user.id, Some(roles), None).await
     }
 
     /// Takes the role `role` from the user with `email` as the operator (the `admin` CLI).
@@ -257,21 +262,9 @@ impl Engine {
     pub async fn revoke_role(&self, email: &str, role: &str) -> Result<UserRecord, Error> {
         let user = self.user_by_email_for_operator(email).await?;
         let role = Role::parse(role)?;
-        let roles = user
-            .roles
-            .iter()
-            .filter(|held| **held != role)
-            .map(ToString::to_string)
-            .collect();
-        self.change_access(
-            None,
-            user.id,
-            AccessUpdate {
-                roles: Some(roles),
-                disabled: None,
-            },
-        )
-        .await
+        let roles = user.roles.iter().filter(|held| **held != role).cloned();
+        self.apply_access(None, user.id, Some(roles.collect()), None)
+            .await
     }
 
     async fn user_by_email_for_operator(&self, email: &str) -> Result<UserRecord, Error> {
