@@ -99,6 +99,17 @@ where
         Ok(self)
     }
 
+    /// Serve share links (`GET /r/{code}`, at the app root whatever the prefix) under
+    /// `path` instead of `/r`; build the engine's config with the same
+    /// [`share_path`](referral_core::ConfigBuilder::share_path) so the links it hands out
+    /// point here.
+    ///
+    /// Errors: [`Error::Config`] for a path that is not plain absolute segments.
+    pub fn share_path(mut self, path: &str) -> Result<Self, Error> {
+        self.mount = self.mount.share_path(path)?;
+        Ok(self)
+    }
+
     /// Serve only these endpoints (the others answer `404`).
     pub fn only(mut self, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
         self.mount = self.mount.only(endpoints);

@@ -7,7 +7,7 @@ use std::sync::Once;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderMap, HeaderName};
 use http_body_util::BodyExt;
 use referral_core::{ApiRequest, Engine, RequestBody, MAX_BODY_BYTES};
@@ -95,6 +95,7 @@ pub async fn api_request(engine: &Engine, request: Request, with_body: bool) -> 
         content_type: header_text(&parts.headers, CONTENT_TYPE),
         authorization: header_text(&parts.headers, AUTHORIZATION),
         forwarded_for: joined(&parts.headers, X_FORWARDED_FOR),
+        user_agent: header_text(&parts.headers, USER_AGENT),
         peer,
         body,
     }

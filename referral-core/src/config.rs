@@ -99,6 +99,7 @@ pub struct Config {
     pub(crate) cache: CachePolicy,
     pub(crate) role_permissions: RolePermissions,
     pub(crate) admin_emails: Vec<Email>,
+    pub(crate) share_path: String,
 }
 
 impl Config {
@@ -221,6 +222,12 @@ impl Config {
     pub fn admin_emails(&self) -> &[Email] {
         &self.admin_emails
     }
+
+    /// The path share links live under, at the app root (default `/r`): share links are
+    /// `{APP_BASE_URL}{share_path}/{code}`.
+    pub fn share_path(&self) -> &str {
+        &self.share_path
+    }
 }
 
 /// Builds a [`Config`]; see there for an example.
@@ -253,6 +260,7 @@ pub struct ConfigBuilder {
     cache: CachePolicy,
     role_permissions: RolePermissions,
     admin_emails: Vec<String>,
+    share_path: String,
 }
 
 impl Default for ConfigBuilder {
@@ -285,6 +293,7 @@ impl Default for ConfigBuilder {
             cache: CachePolicy::default(),
             role_permissions: RolePermissions::default(),
             admin_emails: Vec::new(),
+            share_path: DEFAULT_SHARE_PATH.into(),
         }
     }
 }
@@ -470,6 +479,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// The path share links live under at the app root (default `/r`, so links are
+    /// `{APP_BASE_URL}/r/{code}`): one or more plain segments. Serve the share route there
+    /// too (`Api::share_path` on the axum adapter; Rocket's stage reads it from here).
+    pub fn share_path(mut self, path: impl Into<String>) -> Self {
+        self.share_path = path.into();
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<Config, Error> {
         let secret = match (self.secret, self.random_secret) {
@@ -521,6 +538,14 @@ impl ConfigBuilder {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let share_path = self.share_path.trim_end_matches('/').to_owned();
+        if !is_plain_path(&share_path) {
+            return Err(Error::Config(format!(
+                "the share path is an absolute path of plain segments like `/r` or `/go`, \
+                 got {:?}",
+                self.share_path
+            )));
+        }
         Ok(Config {
             secret,
             issuer: self.issuer,
@@ -548,8 +573,24 @@ impl ConfigBuilder {
             cache: self.cache.validate()?,
             role_permissions: self.role_permissions,
             admin_emails,
+            share_path,
         })
     }
+}
+
+/// Where share links live unless configured: `{APP_BASE_URL}/r/{code}`.
+pub const DEFAULT_SHARE_PATH: &str = "/r";
+
+/// Whether `path` is `/` followed by one or more plain segments (`/r`, `/v1/go`).
+pub(crate) fn is_plain_path(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        })
+    })
 }
 
 /// `duration` when it is positive and at most [`MAX_DURATION`]; a config error naming
@@ -574,6 +615,18 @@ mod tests {
         let err = Config::builder().secret([0u8; 31]).build().unwrap_err();
         assert!(err.to_string().contains("at least 32 bytes"), "{err}");
         assert!(Config::builder().secret([0u8; 32]).build().is_ok());
+    }
+
+    #[test]
+    fn the_share_path_is_a_plain_absolute_path() {
+        let build = |path: &str| Config::builder().random_secret().share_path(path).build();
+        assert_eq!(build("/go/").unwrap().share_path(), "/go");
+        assert_eq!(build("/v1/r").unwrap().share_path(), "/v1/r");
+        for bad in ["", "/", "r", "/a b", "/a//b", "/{code}"] {
+            assert!(build(bad).is_err(), "{bad:?}");
+        }
+        let config = Config::builder().random_secret().build().unwrap();
+        assert_eq!(config.share_path(), DEFAULT_SHARE_PATH);
     }
 
     #[test]

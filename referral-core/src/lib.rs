@@ -69,6 +69,7 @@ pub mod templates;
 mod timestamp;
 mod tokens;
 mod user;
+mod visitor;
 #[cfg(feature = "webhooks")]
 mod webhooks;
 
@@ -77,14 +78,16 @@ pub mod testing;
 
 pub use client_address::client_address;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, ConfigBuilder, Secret, MAX_DURATION, MIN_SECRET_BYTES};
+pub use config::{
+    Config, ConfigBuilder, Secret, DEFAULT_SHARE_PATH, MAX_DURATION, MIN_SECRET_BYTES,
+};
 pub use email::{Email, EmailProblem, MAX_EMAIL_LEN};
 pub use engine::{
     AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
     AuditPage, ConversionOutcome, Engine, EngineBuilder, Event, EventType, NewAccount, Referral,
-    ReferralPage, ReferralStats, Registered, Reward, RewardPage, DEFAULT_PAGE_SIZE,
-    MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE, RECENT_WINDOW, RESET_DONE_MESSAGE,
-    RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
+    ReferralPage, ReferralStats, Registered, Reward, RewardPage, CLICK_BATCH, CLICK_QUEUE_CAPACITY,
+    CLICK_WINDOW, DEFAULT_PAGE_SIZE, MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE, RECENT_WINDOW,
+    RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 pub use error::{Error, FieldError};
 pub use event_handler::{EventHandler, HandlerError};
@@ -93,7 +96,7 @@ pub use http::{
     openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, AdminUsersQuery,
     ApiRequest, ApiResponse, Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method,
     Mount, PathParams, Problem, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
-    RegisterRequest, RequestBody, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
+    RegisterRequest, RequestBody, ResetConfirmRequest, ResetRequest, Scope, VerifyEmailRequest,
     API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
 #[cfg(feature = "mail-api")]
@@ -124,9 +127,12 @@ pub use settings::{Settings, DEFAULT_BIND, DEFAULT_DATABASE_URL};
 pub use storage::PostgresStorage;
 #[cfg(feature = "sqlite")]
 pub use storage::SqliteStorage;
-pub use storage::{CachePolicy, CacheStats, MemoryStorage, Storage, StorageError};
+pub use storage::{
+    CachePolicy, CacheStats, Click, ClickCounts, MemoryStorage, Storage, StorageError,
+};
 pub use tokens::{AccessClaims, AccessToken, AccessTokenIssuer, OpaqueToken, TokenHash, Tokens};
 pub use user::{User, UserRecord};
+pub use visitor::{VisitorHash, VisitorKeys};
 #[cfg(feature = "webhooks")]
 pub use webhooks::{
     WebhookError, WebhookSecret, WebhookSettings, MAX_WEBHOOK_SECRET_BYTES,

@@ -1,7 +1,7 @@
 //! The routes: one native Rocket route per endpoint of the table, named for it, plus
 //! catch-alls answering the contract's `404`/`405` for the rest of the mount.
 
-use referral_core::{ApiResponse, Endpoint, Engine, Error, Method as EndpointMethod, Mount};
+use referral_core::{ApiResponse, Endpoint, Engine, Error, Method as EndpointMethod, Mount, Scope};
 use rocket::catcher::Catcher;
 use rocket::data::Data;
 use rocket::http::Method;
@@ -80,6 +80,16 @@ impl Api {
         Ok(self)
     }
 
+    /// Serve share links (`GET /r/{code}`) under `path` instead of `/r` (see
+    /// [`root_routes`](Self::root_routes)); the stage takes it from the engine's
+    /// [`Config::share_path`](referral_core::Config::share_path).
+    ///
+    /// Errors: [`Error::Config`] for a path that is not plain absolute segments.
+    pub fn share_path(mut self, path: &str) -> Result<Self, Error> {
+        self.mount = self.mount.share_path(path)?;
+        Ok(self)
+    }
+
     /// Serve only these endpoints.
     pub fn only(mut self, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
         self.mount = self.mount.only(endpoints);
@@ -100,21 +110,15 @@ impl Api {
     /// One route per endpoint (named `referral::<endpoint>`, e.g. `referral::login`), and
     /// the catch-alls answering `404`/`405` for everything else under the base they are
     /// mounted at.
+    ///
+    /// Endpoints at the app root (share links) are not among them: mount
+    /// [`root_routes`](Self::root_routes) at `/` for those.
     pub fn routes(&self) -> Vec<Route> {
-        let endpoints = self.mount.endpoints().map(|endpoint| {
-            let spec = endpoint.spec();
-            let mut route = Route::ranked(
-                ENDPOINT_RANK,
-                rocket_method(spec.method),
-                &rocket_path(spec.path),
-                EndpointHandler {
-                    endpoint,
-                    mount: self.mount.clone(),
-                },
-            );
-            route.name = Some(format!("referral::{}", spec.name).into());
-            route
-        });
+        let endpoints = self
+            .mount
+            .endpoints()
+            .filter(|endpoint| endpoint.scope() == Scope::Api)
+            .map(|endpoint| self.endpoint_route(endpoint, endpoint.path()));
         let fallbacks = METHODS.into_iter().map(|method| {
             let mut route = Route::ranked(
                 ROUTE_RANK,
@@ -128,6 +132,49 @@ impl Api {
             route
         });
         endpoints.chain(fallbacks).collect()
+    }
+
+    /// The routes of the endpoints at the app root (`GET /r/<code>`, share links, under the
+    /// [`share_path`](Self::share_path)), with their full paths: mount them at `/`
+    /// (`rocket.mount("/", api.root_routes())`; the stage does). Another method on those
+    /// paths answers the contract's `405` with `Allow`.
+    pub fn root_routes(&self) -> Vec<Route> {
+        let mut routes = Vec::new();
+        for endpoint in self.mount.endpoints() {
+            if endpoint.scope() == Scope::Api {
+                continue;
+            }
+            let path = self.mount.route_path(endpoint);
+            routes.push(self.endpoint_route(endpoint, &path));
+            for method in METHODS {
+                let mut route = Route::ranked(
+                    ROUTE_RANK,
+                    method,
+                    &rocket_path(&path),
+                    FallbackHandler {
+                        mount: self.mount.clone(),
+                    },
+                );
+                route.name = Some("referral::unrouted".into());
+                routes.push(route);
+            }
+        }
+        routes
+    }
+
+    fn endpoint_route(&self, endpoint: Endpoint, path: &str) -> Route {
+        let spec = endpoint.spec();
+        let mut route = Route::ranked(
+            ENDPOINT_RANK,
+            rocket_method(spec.method),
+            &rocket_path(path),
+            EndpointHandler {
+                endpoint,
+                mount: self.mount.clone(),
+            },
+        );
+        route.name = Some(format!("referral::{}", spec.name).into());
+        route
     }
 
     /// Problem-document catchers for what Rocket answers on its own under the mount (a
@@ -221,7 +268,9 @@ mod tests {
 
     #[test]
     fn every_endpoint_gets_a_named_route_and_paths_use_rockets_syntax() {
-        let routes = routes();
+        let api = Api::new();
+        let mut routes = api.routes();
+        routes.extend(api.root_routes());
         for endpoint in Endpoint::all() {
             let name = format!("referral::{}", endpoint.name());
             assert_eq!(

@@ -30,6 +30,7 @@ pub(crate) fn api_request(request: &Request<'_>, method: &str) -> ApiRequest {
         content_type: headers.get_one("Content-Type").map(str::to_owned),
         authorization: headers.get_one("Authorization").map(str::to_owned),
         forwarded_for: (!forwarded.is_empty()).then(|| forwarded.join(",")),
+        user_agent: headers.get_one("User-Agent").map(str::to_owned),
         peer: request.remote().map(|address| address.ip()),
         body: RequestBody::Complete(Vec::new()),
     }

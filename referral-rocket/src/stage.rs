@@ -1,5 +1,5 @@
 //! The stage: one fairing that mounts the API and registers its catchers under the API's
-//! prefix, and nothing anywhere else.
+//! prefix, the share-link route at the app root, and nothing anywhere else.
 
 use referral_core::{Engine, API_PREFIX};
 use rocket::fairing::AdHoc;
@@ -15,7 +15,8 @@ pub fn stage() -> AdHoc {
 }
 
 /// The API at `prefix` (`/auth`, `/v1/api`, `/` for the root): every endpoint's route and
-/// [`Api::catchers`] there, nothing else. `Location` headers and the OpenAPI document name
+/// [`Api::catchers`] there, and the share-link route at the app root (under the engine's
+/// [`share_path`](referral_core::Config::share_path), `/r` by default), nothing else. `Location` headers and the OpenAPI document name
 /// the prefix. For a subset of the endpoints, mount [`Api::routes`] yourself.
 ///
 /// Rocket's own fairings (`Shield` and its headers, say) apply as they do to your routes;
@@ -33,7 +34,14 @@ pub fn stage_at(prefix: impl Into<String>) -> AdHoc {
             );
             return Err(rocket);
         }
-        let api = match Api::new().prefix(&prefix) {
+        let share_path = rocket
+            .state::<Engine>()
+            .map(|engine| engine.config().share_path().to_owned())
+            .unwrap_or_default();
+        let api = match Api::new()
+            .prefix(&prefix)
+            .and_then(|api| api.share_path(&share_path))
+        {
             Ok(api) => api,
             Err(error) => {
                 tracing::error!(%error, "the referral stage's prefix is invalid");
@@ -46,6 +54,7 @@ pub fn stage_at(prefix: impl Into<String>) -> AdHoc {
         };
         Ok(rocket
             .mount(base.as_str(), api.routes())
+            .mount("/", api.root_routes())
             .register(base.as_str(), api.catchers()))
     })
 }

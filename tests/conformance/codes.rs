@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use super::{Account, Reply, Target, TestServer, APP_BASE_URL};
 
-async fn choose(server: &TestServer, account: &Account, code: &str) -> Reply {
+/// `PUT /api/referral-code` as `account`.
+pub(super) async fn choose(server: &TestServer, account: &Account, code: &str) -> Reply {
     server
         .send(
             server

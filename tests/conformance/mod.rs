@@ -26,6 +26,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod bodies;
+pub mod clicks;
 pub mod codes;
 pub mod concurrency;
 pub mod hardening;
@@ -250,6 +251,8 @@ impl TestServer {
         let served = (target.spawn)(engine.clone(), target.prefix).await;
         let client = reqwest::Client::builder()
             .no_proxy()
+            // Share links answer redirects: cases read them, never follow them.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(StdDuration::from_secs(60))
             .build()
             .expect("reqwest client builds");
@@ -712,6 +715,12 @@ macro_rules! conformance_tests {
                 a_bad_limit_or_cursor_answers_422,
                 stats_count_totals_recent_sign_ups_second_tier_and_points,
                 a_new_user_has_empty_referrals_and_zero_stats,
+            ],
+            clicks: [
+                a_share_link_redirects_with_the_code_and_counts_a_visitor_once_a_day,
+                an_unknown_or_malformed_code_redirects_to_registration_and_counts_nothing,
+                an_earlier_code_still_counts_and_redirects_with_the_current_one,
+                a_share_link_with_another_method_answers_405_with_allow,
             ],
             codes: [
                 choosing_a_code_answers_200_stats_and_earlier_codes_keep_working,

@@ -62,7 +62,7 @@ async fn all_pages(server: &TestServer, access: &str, limit: Option<usize>) -> V
 
 /// The referral stats of `email`, with a fresh login (the clock may have moved past the
 /// registration's access token).
-async fn stats_of(server: &TestServer, email: &str) -> Value {
+pub(super) async fn stats_of(server: &TestServer, email: &str) -> Value {
     let tokens = server.tokens(email, PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap();
     server
@@ -182,7 +182,13 @@ pub async fn stats_count_totals_recent_sign_ups_second_tier_and_points(target: T
     assert_eq!(stats["second_tier_referrals"], 1);
     assert_eq!(stats["total_reward_points"], 300);
     assert_eq!(stats["pending_reward_points"], 0);
-    assert_eq!(stats.as_object().unwrap().len(), 7, "{stats}");
+    assert_eq!(stats["clicks"], 0);
+    assert_eq!(stats["clicks_last_30_days"], 0);
+    assert_eq!(
+        stats["share_link"],
+        format!("{APP_BASE_URL}/r/{}", top.code())
+    );
+    assert_eq!(stats.as_object().unwrap().len(), 10, "{stats}");
 
     let stats = stats_of(&server, "middle@example.com").await;
     assert_eq!(stats["total_referrals"], 1);

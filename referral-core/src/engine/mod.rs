@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod clicks;
 mod codes;
 mod events;
 mod referrals;
@@ -35,11 +36,15 @@ use crate::user::{User, UserRecord};
 #[cfg(feature = "webhooks")]
 use crate::webhooks::{Webhook, WebhookSettings};
 
+use crate::visitor::VisitorKeys;
+use clicks::ClickQueue;
+
 pub use accounts::{NewAccount, Registered};
 pub use admin::{
     AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
     AuditPage,
 };
+pub use clicks::{CLICK_BATCH, CLICK_QUEUE_CAPACITY, CLICK_WINDOW};
 pub use events::{Event, EventType};
 pub(crate) use events::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX};
 pub(crate) use referrals::check_limit;
@@ -82,6 +87,8 @@ struct Inner {
     hasher: PasswordHasher,
     access: AccessTokenIssuer,
     rate_keys: RateKeys,
+    visitor_keys: VisitorKeys,
+    clicks: ClickQueue,
     outbox_ready: Notify,
     handlers: Vec<(String, Arc<dyn EventHandler>)>,
     #[cfg(feature = "webhooks")]
@@ -186,6 +193,7 @@ impl EngineBuilder {
             config.access_ttl,
         );
         let rate_keys = RateKeys::new(config.secret.as_bytes())?;
+        let visitor_keys = VisitorKeys::new(config.secret.as_bytes())?;
         let mailer = self.mailer.unwrap_or_else(|| {
             tracing::warn!(
                 "the referral engine has no mailer: password-reset mail will not be sent \
@@ -212,6 +220,8 @@ impl EngineBuilder {
                 hasher,
                 access,
                 rate_keys,
+                visitor_keys,
+                clicks: ClickQueue::new(),
                 outbox_ready: Notify::new(),
                 handlers: self.handlers,
                 #[cfg(feature = "webhooks")]
@@ -352,11 +362,18 @@ impl Engine {
 
     /// `{APP_BASE_URL}/register?ref={code}` (the path per [`LinkPaths`](crate::templates::LinkPaths)).
     pub fn referral_link(&self, code: &ReferralCode) -> String {
+        self.register_url(Some(code))
+    }
+
+    /// The registration page (`{APP_BASE_URL}{register_path}`), with `?ref={code}` when there
+    /// is a code (codes need no escaping: `A-Z a-z 0-9 _ -`).
+    fn register_url(&self, code: Option<&ReferralCode>) -> String {
         let config = &self.inner.config;
-        format!(
-            "{}{}?ref={}",
-            config.app_base_url, config.link_paths.register_path, code
-        )
+        let page = format!("{}{}", config.app_base_url, config.link_paths.register_path);
+        match code {
+            Some(code) => format!("{page}?ref={code}"),
+            None => page,
+        }
     }
 
     /// `{APP_BASE_URL}{path}?token={token}`: a link in mail.

@@ -62,6 +62,13 @@ pub struct ReferralStats {
     pub pending_reward_points: i64,
     /// Users referred by the user's referrals.
     pub second_tier_referrals: u64,
+    /// Clicks on the user's share links, ever (one per visitor per 24 hours).
+    pub clicks: u64,
+    /// Of those, clicks on the last 30 UTC days, today included.
+    pub clicks_last_30_days: u64,
+    /// The user's share link, `{APP_BASE_URL}/r/{referral_code}`: it counts a click and
+    /// redirects to the referral link.
+    pub share_link: String,
 }
 
 impl Engine {
@@ -105,11 +112,9 @@ impl Engine {
 
     /// The referral statistics of `user`.
     pub async fn referral_stats(&self, user: &UserRecord) -> Result<ReferralStats, Error> {
-        let counts = self
-            .inner
-            .storage
-            .referral_stats(user.id, self.now() - RECENT_WINDOW)
-            .await?;
+        let since = self.now() - RECENT_WINDOW;
+        let counts = self.inner.storage.referral_stats(user.id, since).await?;
+        let clicks = self.inner.storage.click_counts(user.id, since).await?;
         Ok(ReferralStats {
             referral_code: user.referral_code.to_string(),
             referral_link: self.referral_link(&user.referral_code),
@@ -118,6 +123,9 @@ impl Engine {
             total_reward_points: counts.reward_points,
             pending_reward_points: counts.pending_reward_points,
             second_tier_referrals: counts.second_tier,
+            clicks: clicks.total,
+            clicks_last_30_days: clicks.since,
+            share_link: self.share_link(&user.referral_code),
         })
     }
 }

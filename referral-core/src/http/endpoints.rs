@@ -66,6 +66,19 @@ pub enum Access {
     Permission(&'static str),
 }
 
+/// Where an endpoint's path lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Under the mount's prefix (`/api` by default).
+    Api,
+    /// At the app root, under a base path the app can move (see [`Mount::root_base`]):
+    /// share links live at `/r/{code}`, whatever the API's prefix.
+    Root {
+        /// The base unless the app moves it (`/r`).
+        base: &'static str,
+    },
+}
+
 /// An endpoint of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -108,6 +121,8 @@ pub enum Endpoint {
     AdminUpdateUser,
     /// `GET /admin/audit`
     AdminAudit,
+    /// `GET /r/{code}` at the app root
+    ShareLink,
 }
 
 /// One row of the endpoint table.
@@ -119,8 +134,11 @@ pub struct EndpointSpec {
     pub name: &'static str,
     /// Method.
     pub method: Method,
-    /// Path under the mount prefix, `{name}` marking a parameter.
+    /// Path under the mount prefix (or, at the root, under the scope's base), `{name}`
+    /// marking a parameter.
     pub path: &'static str,
+    /// Under the prefix, or at the app root.
+    pub scope: Scope,
     /// Who may call it.
     pub access: Access,
     /// Whether it reads a JSON request body.
@@ -151,6 +169,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "register",
         method: Method::Post,
         path: "/register",
+        scope: Scope::Api,
         access: Access::Public,
         body: true,
         summary: "Create an account, optionally with someone's referral code",
@@ -171,6 +190,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "login",
         method: Method::Post,
         path: "/login",
+        scope: Scope::Api,
         access: Access::Public,
         body: true,
         summary: "Exchange email and password for tokens",
@@ -189,6 +209,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "refresh",
         method: Method::Post,
         path: "/token/refresh",
+        scope: Scope::Api,
         access: Access::Public,
         body: true,
         summary: "Rotate a refresh token for a new token pair",
@@ -206,6 +227,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "logout",
         method: Method::Post,
         path: "/logout",
+        scope: Scope::Api,
         access: Access::Public,
         body: true,
         summary: "Revoke a refresh token",
@@ -219,6 +241,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "me",
         method: Method::Get,
         path: "/me",
+        scope: Scope::Api,
         access: Access::Bearer,
         body: false,
         summary: "The current user",
@@ -232,6 +255,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "reset_password",
         method: Method::Post,
         path: "/reset-password",
+        scope: Scope::Api,
         access: Access::Public,
         body: true,
         summary: "Send a password reset link if the email is registered",
@@ -250,6 +274,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "reset_password_confirm",
         method: Method::Post,
         path: "/reset-password/confirm",
+        scope: Scope::Api,
         access: Access::Public,
         body: true,
         summary: "Set a new password with a reset token",
@@ -267,6 +292,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "verify_email",
         method: Method::Post,
         path: "/verify-email",
+        scope: Scope::Api,
         access: Access::Public,
         body: true,
         summary: "Verify your email address with the token from the mailed link",
@@ -284,6 +310,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "verify_email_resend",
         method: Method::Post,
         path: "/verify-email/resend",
+        scope: Scope::Api,
         access: Access::Bearer,
         body: false,
         summary: "Send another verification link (nothing is sent once verified)",
@@ -301,6 +328,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "referrals",
         method: Method::Get,
         path: "/referrals",
+        scope: Scope::Api,
         access: Access::Bearer,
         body: false,
         summary: "The users you referred, newest first",
@@ -318,6 +346,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "referral_stats",
         method: Method::Get,
         path: "/referral-stats",
+        scope: Scope::Api,
         access: Access::Bearer,
         body: false,
         summary: "Your referral statistics",
@@ -331,6 +360,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "set_referral_code",
         method: Method::Put,
         path: "/referral-code",
+        scope: Scope::Api,
         access: Access::Bearer,
         body: true,
         summary: "Choose your referral code; your earlier codes keep working",
@@ -351,6 +381,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "rewards",
         method: Method::Get,
         path: "/rewards",
+        scope: Scope::Api,
         access: Access::Bearer,
         body: false,
         summary: "Your reward ledger (pending, approved and revoked), newest first",
@@ -367,10 +398,29 @@ const TABLE: &[EndpointSpec] = &[
         ],
     },
     EndpointSpec {
+        endpoint: Endpoint::ShareLink,
+        name: "share_link",
+        method: Method::Get,
+        path: "/{code}",
+        scope: Scope::Root {
+            base: crate::config::DEFAULT_SHARE_PATH,
+        },
+        access: Access::Public,
+        body: false,
+        summary: "Follow a share link: counts a click (once per visitor per 24 hours) and \
+                  redirects to the registration page with the owner's code; an unknown code \
+                  redirects to the registration page alone",
+        request_schema: None,
+        success: (302, None),
+        problems: &[],
+        query: &[],
+    },
+    EndpointSpec {
         endpoint: Endpoint::Health,
         name: "health",
         method: Method::Get,
         path: "/health",
+        scope: Scope::Api,
         access: Access::Public,
         body: false,
         summary: "Whether the service and its storage answer",
@@ -384,6 +434,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "openapi",
         method: Method::Get,
         path: "/openapi.json",
+        scope: Scope::Api,
         access: Access::Public,
         body: false,
         summary: "This document",
@@ -397,6 +448,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "admin_users",
         method: Method::Get,
         path: "/admin/users",
+        scope: Scope::Api,
         access: Access::Permission(AdminUsersRead::NAME),
         body: false,
         summary: "Users, newest first, optionally those whose email contains a text",
@@ -422,6 +474,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "admin_user",
         method: Method::Get,
         path: "/admin/users/{id}",
+        scope: Scope::Api,
         access: Access::Permission(AdminUsersRead::NAME),
         body: false,
         summary: "One user with their referrer and statistics",
@@ -440,6 +493,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "admin_update_user",
         method: Method::Patch,
         path: "/admin/users/{id}",
+        scope: Scope::Api,
         access: Access::Permission(AdminUsersWrite::NAME),
         body: true,
         summary: "Change a user's roles or disable them (ends every session of theirs)",
@@ -461,6 +515,7 @@ const TABLE: &[EndpointSpec] = &[
         name: "admin_audit",
         method: Method::Get,
         path: "/admin/audit",
+        scope: Scope::Api,
         access: Access::Permission(AdminAudit::NAME),
         body: false,
         summary: "The audit log, newest first",
@@ -501,9 +556,15 @@ impl Endpoint {
         self.spec().method
     }
 
-    /// Path under the mount prefix (`/me`, `{name}` for a parameter).
+    /// Path under the mount prefix or the root scope's base (`/me`, `{name}` for a
+    /// parameter).
     pub fn path(self) -> &'static str {
         self.spec().path
+    }
+
+    /// Under the prefix, or at the app root.
+    pub fn scope(self) -> Scope {
+        self.spec().scope
     }
 
     fn bit(self) -> u64 {
@@ -562,6 +623,8 @@ pub(crate) fn match_template(template: &'static str, path: &str) -> Option<PathP
 pub struct Mount {
     prefix: String,
     endpoints: u64,
+    /// Root bases moved from their default: (default, chosen).
+    root_bases: Vec<(&'static str, String)>,
 }
 
 impl Default for Mount {
@@ -570,6 +633,7 @@ impl Default for Mount {
         Mount {
             prefix: API_PREFIX.to_owned(),
             endpoints: Endpoint::all().fold(0, |set, endpoint| set | endpoint.bit()),
+            root_bases: Vec::new(),
         }
     }
 }
@@ -605,8 +669,39 @@ impl Mount {
     pub fn with_prefix(&self, prefix: &str) -> Result<Self, Error> {
         Ok(Mount {
             endpoints: self.endpoints,
+            root_bases: self.root_bases.clone(),
             ..Mount::new(prefix)?
         })
+    }
+
+    /// Serves the root endpoints whose base is `default` (`/r`, share links) under `base`
+    /// instead (`/go`): one or more plain segments. Share links are built from
+    /// [`Config::share_path`](crate::Config::share_path): give both the same path.
+    ///
+    /// Errors: [`Error::Config`] for a base that is not such a path.
+    pub fn root_base(mut self, default: &'static str, base: &str) -> Result<Self, Error> {
+        let base = base.trim_end_matches('/');
+        if !crate::config::is_plain_path(base) {
+            return Err(Error::Config(format!(
+                "a root base is an absolute path of plain segments like `/r`, got {base:?}"
+            )));
+        }
+        self.root_bases.retain(|(moved, _)| *moved != default);
+        self.root_bases.push((default, base.to_owned()));
+        Ok(self)
+    }
+
+    /// Serves share links under `path` instead of `/r` (see [`root_base`](Self::root_base)).
+    pub fn share_path(self, path: &str) -> Result<Self, Error> {
+        self.root_base(crate::config::DEFAULT_SHARE_PATH, path)
+    }
+
+    /// Where the root endpoints of `default` base live.
+    fn base_of<'a>(&'a self, default: &'a str) -> &'a str {
+        self.root_bases
+            .iter()
+            .find(|(moved, _)| *moved == default)
+            .map_or(default, |(_, base)| base.as_str())
     }
 
     /// Only these endpoints.
@@ -640,9 +735,12 @@ impl Mount {
         Endpoint::all().filter(|endpoint| self.contains(*endpoint))
     }
 
-    /// The full path template of `endpoint` under this mount (`/auth/login`).
+    /// The full path template of `endpoint` under this mount (`/auth/login`, `/r/{code}`).
     pub fn route_path(&self, endpoint: Endpoint) -> String {
-        format!("{}{}", self.prefix, endpoint.path())
+        match endpoint.scope() {
+            Scope::Api => format!("{}{}", self.prefix, endpoint.path()),
+            Scope::Root { base } => format!("{}{}", self.base_of(base), endpoint.path()),
+        }
     }
 
     /// The path a request names under this mount, or `None` when it lies outside.
@@ -656,10 +754,18 @@ impl Mount {
     /// the path; [`Error::MethodNotAllowed`] (with every method the path serves) when some
     /// do, but not for this method.
     pub fn resolve(&self, method: &str, path: &str) -> Result<(Endpoint, PathParams), Error> {
-        let relative = self.relative(path).ok_or(Error::NotFound)?;
+        let relative = self.relative(path);
         let mut allowed = Vec::new();
         for endpoint in self.endpoints() {
-            let Some(params) = match_template(endpoint.path(), relative) else {
+            let matched = match endpoint.scope() {
+                Scope::Api => {
+                    relative.and_then(|relative| match_template(endpoint.path(), relative))
+                }
+                Scope::Root { base } => path
+                    .strip_prefix(self.base_of(base))
+                    .and_then(|rest| match_template(endpoint.path(), rest)),
+            };
+            let Some(params) = matched else {
                 continue;
             };
             if endpoint.method().serves(method) {
@@ -702,7 +808,7 @@ mod tests {
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert!(
-                    (a.method(), a.path()) != (b.method(), b.path()),
+                    (a.method(), a.path(), a.scope()) != (b.method(), b.path(), b.scope()),
                     "{a:?} and {b:?} share a route"
                 );
                 assert_ne!(a.name(), b.name());
@@ -757,6 +863,50 @@ mod tests {
         assert_eq!(root.route_path(Endpoint::Health), "/health");
         assert_eq!(root.resolve("GET", "/health").unwrap().0, Endpoint::Health);
         assert!(matches!(root.resolve("GET", "/me"), Err(Error::NotFound)));
+    }
+
+    #[test]
+    fn root_endpoints_live_at_their_base_whatever_the_prefix() {
+        let mount = Mount::new("/v1/auth").unwrap();
+        assert_eq!(mount.route_path(Endpoint::ShareLink), "/r/{code}");
+        let (endpoint, params) = mount.resolve("GET", "/r/Jane_Doe").unwrap();
+        assert_eq!(
+            (endpoint, params.get("code")),
+            (Endpoint::ShareLink, Some("Jane_Doe"))
+        );
+        assert!(matches!(
+            mount.resolve("POST", "/r/Jane_Doe"),
+            Err(Error::MethodNotAllowed { allow }) if allow == "GET, HEAD"
+        ));
+        for path in ["/r", "/r/", "/r/a/b", "/v1/auth/r/abcd", "/api/r/abcd"] {
+            assert!(
+                matches!(mount.resolve("GET", path), Err(Error::NotFound)),
+                "{path}"
+            );
+        }
+        let moved = mount.share_path("/go/").unwrap();
+        assert_eq!(moved.route_path(Endpoint::ShareLink), "/go/{code}");
+        assert_eq!(
+            moved.resolve("GET", "/go/abcd").unwrap().0,
+            Endpoint::ShareLink
+        );
+        assert!(matches!(
+            moved.resolve("GET", "/r/abcd"),
+            Err(Error::NotFound)
+        ));
+        assert_eq!(
+            moved
+                .with_prefix("/api")
+                .unwrap()
+                .route_path(Endpoint::ShareLink),
+            "/go/{code}"
+        );
+        assert!(Mount::default().share_path("/").is_err());
+        let without = Mount::default().without([Endpoint::ShareLink]);
+        assert!(matches!(
+            without.resolve("GET", "/r/abcd"),
+            Err(Error::NotFound)
+        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub use bodies::{
     AdminUsersQuery, Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery,
     RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
 };
-pub use endpoints::{Access, Endpoint, EndpointSpec, Method, Mount, PathParams, API_PREFIX};
+pub use endpoints::{Access, Endpoint, EndpointSpec, Method, Mount, PathParams, Scope, API_PREFIX};
 pub use openapi::document as openapi_document;
 pub use problem::{reason_phrase, reason_phrase_ok, Problem};
 pub use serve::parse_json;
@@ -58,6 +58,8 @@ pub struct ApiRequest {
     pub authorization: Option<String>,
     /// `X-Forwarded-For` header values, joined with `,` (believed only from trusted proxies).
     pub forwarded_for: Option<String>,
+    /// `User-Agent` header value (share links tell visitors apart by it).
+    pub user_agent: Option<String>,
     /// The socket peer's address.
     pub peer: Option<IpAddr>,
     /// The body.
@@ -74,6 +76,7 @@ impl ApiRequest {
             content_type: None,
             authorization: None,
             forwarded_for: None,
+            user_agent: None,
             peer: None,
             body: RequestBody::Complete(Vec::new()),
         }
@@ -111,6 +114,15 @@ impl ApiResponse {
             Err(e) => ApiResponse::error(&Error::Internal(format!(
                 "serialising an answer failed: {e}"
             ))),
+        }
+    }
+
+    /// A `302 Found` to `location`, without a body.
+    pub fn redirect(location: &str) -> Self {
+        ApiResponse {
+            status: 302,
+            headers: with_security_headers(vec![("location", location.to_owned())]),
+            body: Vec::new(),
         }
     }
 

@@ -2,11 +2,13 @@
 //! body types, for the endpoints and prefix a [`Mount`] serves, so both adapters serve the
 //! same one at `GET {prefix}/openapi.json`.
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, OpenApiVersion, Ref, Required};
 use utoipa::OpenApi;
@@ -94,6 +96,15 @@ pub fn document(mount: &Mount) -> Document {
         if let Some(schema) = schema {
             success = success.content(JSON, content(schema));
         }
+        if status == 302 {
+            success = success.header(
+                "Location",
+                HeaderBuilder::new()
+                    .schema(Object::with_type(Type::String))
+                    .description(Some("Where to go: the registration page"))
+                    .build(),
+            );
+        }
         let mut responses = ResponsesBuilder::new().response(status.to_string(), success.build());
         for (status, codes) in spec.problems {
             let response = ResponseBuilder::new()
@@ -124,7 +135,8 @@ pub fn document(mount: &Mount) -> Document {
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
-                    .description(Some("The id (a UUID)"))
+                    .schema(Some(Object::with_type(Type::String)))
+                    .description((name == "id").then_some("The id (a UUID)"))
                     .build(),
             );
         }
@@ -210,6 +222,23 @@ mod tests {
                 json["components"]["schemas"][schema].is_object(),
                 "{schema}"
             );
+        }
+    }
+
+    #[test]
+    fn share_links_are_documented_at_the_root_with_their_parameter_and_redirect() {
+        let json = serde_json::to_value(document(&Mount::default())).unwrap();
+        let share = &json["paths"]["/r/{code}"]["get"];
+        assert_eq!(share["parameters"][0]["name"], "code");
+        assert_eq!(share["parameters"][0]["in"], "path");
+        assert_eq!(share["parameters"][0]["required"], true);
+        assert!(share["responses"]["302"]["headers"]["Location"].is_object());
+        assert!(json["paths"]["/api/r/{code}"].is_null());
+        let put = &json["paths"]["/api/referral-code"]["put"];
+        assert!(put["responses"]["409"].is_object());
+        let stats = &json["components"]["schemas"]["ReferralStats"]["properties"];
+        for field in ["clicks", "clicks_last_30_days", "share_link"] {
+            assert!(stats[field].is_object(), "{field}");
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn reason_phrase_ok(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        302 => "Found",
         _ => "Success",
     }
 }

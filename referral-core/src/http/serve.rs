@@ -207,6 +207,13 @@ impl Engine {
                     .await?;
                 Ok(ApiResponse::json(200, &stats))
             }
+            Endpoint::ShareLink => {
+                let code = call.params.get("code").unwrap_or_default();
+                let location = self
+                    .follow_share_link(code, self.client_of(request), request.user_agent.as_deref())
+                    .await;
+                Ok(ApiResponse::redirect(&location))
+            }
             Endpoint::Health => {
                 self.health().await?;
                 Ok(ApiResponse::json(

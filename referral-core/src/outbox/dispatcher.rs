@@ -116,18 +116,26 @@ impl OutboxDispatcher {
         Ok(report)
     }
 
-    /// Deletes what no rule needs any more (see [`Storage::prune`](crate::Storage::prune)):
-    /// ended rate-limit windows, expired and revoked tokens, delivered messages older than
+    /// Deletes what no rule needs any more (see [`Storage::prune`](crate::Storage::prune) and
+    /// [`Storage::prune_clicks`](crate::Storage::prune_clicks)): visitors past the click
+    /// window, click counts of days before the stats window, ended rate-limit windows,
+    /// expired and revoked tokens, delivered messages older than
     /// [`OutboxPolicy::retention`](crate::OutboxPolicy::retention), dead letters older than
     /// [`OutboxPolicy::dead_retention`](crate::OutboxPolicy::dead_retention).
     pub async fn housekeeping(&self) -> Result<PruneReport, Error> {
         let policy = self.engine.config().outbox();
         let now = self.engine.now();
-        Ok(self
-            .engine
-            .storage()
+        let storage = self.engine.storage();
+        let report = storage
             .prune(now, now - policy.retention, now - policy.dead_retention)
-            .await?)
+            .await?;
+        // Visitors past the click window hold nothing back; day counts before the stats
+        // window are in the totals already.
+        let clicks = storage
+            .prune_clicks(now - crate::CLICK_WINDOW, now - crate::RECENT_WINDOW)
+            .await?;
+        tracing::debug!(target: "referral::clicks", pruned = clicks, "click housekeeping");
+        Ok(report)
     }
 
     /// Dispatches until `shutdown` resolves: a round now, then another at once when that

@@ -22,10 +22,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
-    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
-    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserChangeSink, UserSearch,
-    UserSummary, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
+    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
+    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
+    UserChangeSink, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::error::Error;
@@ -304,6 +304,30 @@ impl Storage for CachingStorage {
         let result = self.inner.claim_referral_code(user, code, now).await;
         self.entries.invalidate(user);
         result
+    }
+
+    async fn record_clicks(
+        &self,
+        clicks: &[Click],
+        window: time::Duration,
+    ) -> Result<u64, StorageError> {
+        self.inner.record_clicks(clicks, window).await
+    }
+
+    async fn click_counts(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ClickCounts, StorageError> {
+        self.inner.click_counts(user, since).await
+    }
+
+    async fn prune_clicks(
+        &self,
+        visitors_before: OffsetDateTime,
+        days_before: OffsetDateTime,
+    ) -> Result<u64, StorageError> {
+        self.inner.prune_clicks(visitors_before, days_before).await
     }
 
     async fn replace_password_hash(

@@ -9,10 +9,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
-    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
-    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
-    VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
+    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
+    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
+    UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::password::PasswordHash;
@@ -21,6 +21,7 @@ use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
+use crate::visitor::VisitorHash;
 
 /// Everything in one mutex-guarded map set: each trait call takes the lock once, so every
 /// call is atomic and concurrent calls serialise. Clones share the same data.
@@ -62,6 +63,16 @@ struct Data {
     rate: HashMap<RateKey, RateState>,
     outbox: BTreeMap<Uuid, OutboxEntry>,
     audit: Vec<AuditEntry>,
+    /// The latest counted click of each visitor, per owner.
+    click_visitors: HashMap<(Uuid, VisitorHash), OffsetDateTime>,
+    click_totals: HashMap<Uuid, u64>,
+    /// Clicks per owner per UTC day (days since the epoch).
+    click_days: HashMap<Uuid, BTreeMap<i64, u64>>,
+}
+
+/// The UTC day of `at`, in days since the epoch.
+fn day_of(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp().div_euclid(86_400)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -792,6 +803,67 @@ impl Storage for MemoryStorage {
         }
         data.queue(outbox);
         Ok(Some(changed))
+    }
+
+    async fn record_clicks(&self, clicks: &[Click], window: Duration) -> Result<u64, StorageError> {
+        let mut data = self.data()?;
+        let mut counted = 0;
+        let mut ordered: Vec<&Click> = clicks.iter().collect();
+        ordered.sort_by_key(|click| click.at);
+        for click in ordered {
+            let latest = data.click_visitors.get(&(click.owner, click.visitor));
+            if latest.is_some_and(|latest| *latest >= click.at - window) {
+                continue;
+            }
+            data.click_visitors
+                .insert((click.owner, click.visitor), click.at);
+            *data.click_totals.entry(click.owner).or_default() += 1;
+            *data
+                .click_days
+                .entry(click.owner)
+                .or_default()
+                .entry(day_of(click.at))
+                .or_default() += 1;
+            counted += 1;
+        }
+        Ok(counted)
+    }
+
+    async fn click_counts(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ClickCounts, StorageError> {
+        let data = self.data()?;
+        let recent = data.click_days.get(&user).map_or(0, |days| {
+            days.range(day_of(since) + 1..)
+                .map(|(_, clicks)| clicks)
+                .sum()
+        });
+        Ok(ClickCounts {
+            total: data.click_totals.get(&user).copied().unwrap_or(0),
+            since: recent,
+        })
+    }
+
+    async fn prune_clicks(
+        &self,
+        visitors_before: OffsetDateTime,
+        days_before: OffsetDateTime,
+    ) -> Result<u64, StorageError> {
+        let mut data = self.data()?;
+        let visitors = data.click_visitors.len();
+        data.click_visitors
+            .retain(|_, latest| *latest >= visitors_before);
+        let mut pruned = (visitors - data.click_visitors.len()) as u64;
+        let first_kept = day_of(days_before);
+        for days in data.click_days.values_mut() {
+            let before = days.len();
+            days.retain(|day, _| *day >= first_kept);
+            pruned += (before - days.len()) as u64;
+        }
+        data.click_days.retain(|_, days| !days.is_empty());
+        Ok(pruned)
     }
 
     async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {

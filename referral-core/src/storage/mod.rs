@@ -46,8 +46,8 @@ pub use open::open;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
-    audit_actions, AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter,
-    NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    audit_actions, AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord,
+    DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
     ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, UserSearch,
     UserSummary, VerificationTokenRecord,
 };
@@ -308,6 +308,36 @@ pub trait Storage: Send + Sync + 'static {
         grants: Vec<RewardEntry>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<Option<Vec<RewardEntry>>, StorageError>;
+
+    /// Counts share-link clicks, atomically for the whole batch: a click counts unless the
+    /// same visitor had a click counted for the same owner in the `window` before it (at
+    /// or after `at - window`; the engine's window is 24 hours). A counted click adds one to
+    /// the owner's total and to the count of its UTC day, and becomes the visitor's latest
+    /// counted click. Each visitor's clicks are taken in time order, so a batch may count a
+    /// visitor once and then not again. Returns how many counted. Concurrent batches
+    /// (several server instances) never count one visitor twice within a window.
+    async fn record_clicks(
+        &self,
+        clicks: &[Click],
+        window: time::Duration,
+    ) -> Result<u64, StorageError>;
+
+    /// The user's click counters: every click counted, and those counted on UTC days after
+    /// `since`'s day. Must cost the same for 10 clicks and for 100,000.
+    async fn click_counts(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ClickCounts, StorageError>;
+
+    /// Housekeeping for clicks: forgets visitors whose latest counted click was before
+    /// `visitors_before` (they can no longer hold a click back), and per-day counts of days
+    /// before `days_before`'s day (totals keep them). Returns how many rows went.
+    async fn prune_clicks(
+        &self,
+        visitors_before: OffsetDateTime,
+        days_before: OffsetDateTime,
+    ) -> Result<u64, StorageError>;
 
     /// Queues one outbox message on its own (a reset request), due at its `created_at`.
     async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError>;

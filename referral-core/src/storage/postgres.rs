@@ -148,6 +148,11 @@ impl Dialect for Postgres {
             sql: include_str!("../../migrations/postgres/20261202200000_vanity_codes.sql"),
         },
         Migration {
+            version: 20261202210000,
+            description: "clicks",
+            sql: include_str!("../../migrations/postgres/20261202210000_clicks.sql"),
+        },
+        Migration {
             version: 20261202300000,
             description: "event deliveries",
             sql: include_str!("../../migrations/postgres/20261202300000_event_deliveries.sql"),

@@ -7,6 +7,7 @@ use crate::email::Email;
 use crate::rewards::{RewardEntry, RewardStatus};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
+use crate::visitor::VisitorHash;
 
 /// A registration, written in one transaction by [`Storage::create_user`](super::Storage::create_user).
 #[derive(Debug, Clone)]
@@ -344,4 +345,25 @@ impl AccessChange {
         };
         Some((after, entry))
     }
+}
+
+/// One click on a share link, as the engine queues it for
+/// [`Storage::record_clicks`](super::Storage::record_clicks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Click {
+    /// The owner of the code clicked.
+    pub owner: Uuid,
+    /// Who clicked: a keyed hash of their address and user agent.
+    pub visitor: VisitorHash,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// A user's click counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClickCounts {
+    /// Clicks counted, ever.
+    pub total: u64,
+    /// Of those, counted on UTC days after the day of the `since` asked for.
+    pub since: u64,
 }

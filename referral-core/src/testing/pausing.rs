@@ -16,10 +16,10 @@ use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::storage::{
-    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
-    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
-    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
-    VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
+    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
+    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
+    UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -106,6 +106,12 @@ pub enum StorageCall {
     SearchUsers,
     /// [`Storage::audit_log`].
     AuditLog,
+    /// [`Storage::record_clicks`].
+    RecordClicks,
+    /// [`Storage::click_counts`].
+    ClickCounts,
+    /// [`Storage::prune_clicks`].
+    PruneClicks,
 }
 
 /// Whether a pause holds a call before it reaches the wrapped storage or after it returned.
@@ -400,6 +406,42 @@ impl Storage for PausingStorage {
         self.step(
             StorageCall::ClaimReferralCode,
             self.inner.claim_referral_code(user, code, now),
+        )
+        .await
+    }
+
+    async fn record_clicks(
+        &self,
+        clicks: &[Click],
+        window: time::Duration,
+    ) -> Result<u64, StorageError> {
+        self.step(
+            StorageCall::RecordClicks,
+            self.inner.record_clicks(clicks, window),
+        )
+        .await
+    }
+
+    async fn click_counts(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ClickCounts, StorageError> {
+        self.step(
+            StorageCall::ClickCounts,
+            self.inner.click_counts(user, since),
+        )
+        .await
+    }
+
+    async fn prune_clicks(
+        &self,
+        visitors_before: OffsetDateTime,
+        days_before: OffsetDateTime,
+    ) -> Result<u64, StorageError> {
+        self.step(
+            StorageCall::PruneClicks,
+            self.inner.prune_clicks(visitors_before, days_before),
         )
         .await
     }

@@ -1,6 +1,8 @@
 //! The [`Storage`] methods of [`SqlStorage`], over the shared [`Queries`](super::queries)
 //! (the design — transactions, locks, counters — is on the [`sql`](super) module).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use sqlx::query::QueryAs;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Transaction, Type};
@@ -22,10 +24,10 @@ use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardStatus, RewardTransition};
 use crate::storage::{
-    AccessChange, AccessOutcome, AuditEntry, ConversionRecord, DeadLetter, NewUser, OutboxMessage,
-    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
-    ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
-    VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
+    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
+    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
+    UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -982,6 +984,102 @@ where
         }
         tx.commit().await.map_err(error::<DB>)?;
         Ok(Some(changed))
+    }
+
+    async fn record_clicks(
+        &self,
+        clicks: &[Click],
+        window: time::Duration,
+    ) -> Result<u64, StorageError> {
+        if clicks.is_empty() {
+            return Ok(0);
+        }
+        let window = duration_micros(window);
+        // Counted clicks per owner and per (owner, day), written after the visitors, owners
+        // in id order: concurrent batches take their row locks in one order.
+        let mut per_owner: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut per_day: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
+        // Visitor rows in key order (each visitor's clicks still in time order, all the
+        // window needs): concurrent batches lock rows in one order and never deadlock.
+        let mut ordered: Vec<&Click> = clicks.iter().collect();
+        ordered.sort_by_key(|click| (click.owner, *click.visitor.as_bytes(), click.at));
+        let mut tx = self.begin().await?;
+        for click in ordered {
+            let at = to_micros(click.at);
+            let done = sqlx::query(&self.queries.count_click_visitor)
+                .bind(click.owner)
+                .bind(click.visitor.as_bytes().as_slice())
+                .bind(at)
+                .bind(at.saturating_sub(window))
+                .execute(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+            if DB::rows_affected(&done) == 1 {
+                *per_owner.entry(click.owner).or_default() += 1;
+                *per_day.entry((click.owner, day_of(at))).or_default() += 1;
+            }
+        }
+        for (owner, count) in &per_owner {
+            sqlx::query(&self.queries.add_click_total)
+                .bind(*owner)
+                .bind(*count)
+                .execute(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+        }
+        for ((owner, day), count) in &per_day {
+            sqlx::query(&self.queries.add_click_day)
+                .bind(*owner)
+                .bind(*day)
+                .bind(*count)
+                .execute(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        count(per_owner.values().sum())
+    }
+
+    async fn click_counts(
+        &self,
+        user: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<ClickCounts, StorageError> {
+        let (total, recent): (i64, i64) = sqlx::query_as(&self.queries.click_counts)
+            .bind(user)
+            .bind(day_of(to_micros(since)))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(ClickCounts {
+            total: count(total)?,
+            since: count(recent)?,
+        })
+    }
+
+    async fn prune_clicks(
+        &self,
+        visitors_before: OffsetDateTime,
+        days_before: OffsetDateTime,
+    ) -> Result<u64, StorageError> {
+        let q = &self.queries;
+        let mut tx = self.begin().await?;
+        let visitors = self
+            .delete(
+                &mut tx,
+                &q.prune_click_visitors,
+                Some(to_micros(visitors_before)),
+            )
+            .await?;
+        let days = self
+            .delete(
+                &mut tx,
+                &q.prune_click_days,
+                Some(day_of(to_micros(days_before))),
+            )
+            .await?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(visitors + days)
     }
 
     async fn enqueue_outbox(&self, message: OutboxMessage) -> Result<(), StorageError> {

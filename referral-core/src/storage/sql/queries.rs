@@ -85,6 +85,19 @@ pub(crate) struct Queries {
     /// `$1` user, `$2` boundary day, `$3` boundary hour, `$4` first hour of the next day,
     /// `$5` since, `$6` start of the next hour.
     pub(crate) referral_stats: String,
+    /// `$1` owner, `$2` visitor, `$3` clicked at, `$4` the start of the window before it:
+    /// counts the click as the visitor's latest unless one was counted in the window.
+    pub(crate) count_click_visitor: String,
+    /// `$1` owner, `$2` clicks.
+    pub(crate) add_click_total: String,
+    /// `$1` owner, `$2` UTC day, `$3` clicks.
+    pub(crate) add_click_day: String,
+    /// `$1` user, `$2` the day of `since`.
+    pub(crate) click_counts: String,
+    /// `$1` cutoff.
+    pub(crate) prune_click_visitors: String,
+    /// `$1` the first day kept.
+    pub(crate) prune_click_days: String,
     /// `$1` id, `$2` topic, `$3` user, `$4` payload, `$5` attempts, `$6` created (and due).
     pub(crate) insert_outbox: String,
     /// `$1` now, `$2` lease end, `$3` limit.
@@ -295,6 +308,26 @@ impl Queries {
                  (SELECT COUNT(*) FROM {referrals} \
                   WHERE referrer_id = $1 AND joined_at >= $5 AND joined_at < $6) \
                  FROM {users} WHERE id = $1"),
+            // One statement: a visitor seen in the window leaves the row as it is and no row
+            // is affected, so concurrent batches never count one visitor twice.
+            count_click_visitor: r(
+                "INSERT INTO {click_visitors} AS v (owner_id, visitor, counted_at) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (owner_id, visitor) DO UPDATE SET counted_at = $3 \
+                 WHERE v.counted_at < $4",
+            ),
+            add_click_total: r("INSERT INTO {click_totals} AS t (owner_id, clicks) \
+                 VALUES ($1, $2) \
+                 ON CONFLICT (owner_id) DO UPDATE SET clicks = t.clicks + $2"),
+            add_click_day: r("INSERT INTO {click_days} AS d (owner_id, day, clicks) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (owner_id, day) DO UPDATE SET clicks = d.clicks + $3"),
+            click_counts: r("SELECT \
+                 (SELECT COALESCE(MAX(clicks), 0) FROM {click_totals} WHERE owner_id = $1), \
+                 (SELECT CAST(COALESCE(SUM(clicks), 0) AS BIGINT) FROM {click_days} \
+                  WHERE owner_id = $1 AND day > $2)"),
+            prune_click_visitors: r("DELETE FROM {click_visitors} WHERE counted_at < $1"),
+            prune_click_days: r("DELETE FROM {click_days} WHERE day < $1"),
             insert_outbox: r("INSERT INTO {outbox} \
                  (id, topic, user_id, payload, attempts, created_at, next_attempt_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6)"),

@@ -22,8 +22,9 @@
 //! The cases live in files by concern: `accounts`, `access` (roles, disabling, the
 //! last-admin rule, user search, the audit log), `sessions` (refresh tokens), `resets`,
 //! `verification`, `rewards` (the lifecycle), `rate_limits`, `referrals`, `codes` (vanity
-//! codes and aliases), `outbox`, `events` (fan-out, order per user), `pruning`, `concurrency`
-//! (races every backend must settle the same way); `setup` builds the records they write.
+//! codes and aliases), `clicks`, `outbox`, `events` (fan-out, order per user), `pruning`,
+//! `concurrency` (races every backend must settle the same way); `setup` builds the records
+//! they write.
 //!
 //! Not API-stable: cases are added as rules are.
 
@@ -33,6 +34,7 @@ use crate::storage::Storage;
 
 mod access;
 mod accounts;
+mod clicks;
 mod codes;
 mod concurrency;
 mod events;
@@ -48,6 +50,7 @@ mod verification;
 
 pub use access::*;
 pub use accounts::*;
+pub use clicks::*;
 pub use codes::*;
 pub use concurrency::*;
 pub use events::*;
@@ -172,6 +175,13 @@ macro_rules! __storage_contract_cases {
             a_claim_for_an_unknown_user_changes_nothing,
             registering_with_a_code_someone_holds_fails,
             concurrent_claims_of_one_code_have_exactly_one_winner,
+            // clicks
+            a_visitors_clicks_count_once_per_window,
+            clicks_count_per_visitor_and_per_owner,
+            click_counts_since_cover_the_days_after_sinces_day,
+            click_counts_of_a_user_without_clicks_are_zero,
+            pruning_clicks_forgets_old_visitors_and_days_and_keeps_totals,
+            concurrent_click_batches_count_each_visitor_once,
             // referrals
             stats_count_second_tier_and_sum_rewards,
             stats_count_referrals_joined_at_or_after_since,
