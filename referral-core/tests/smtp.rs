@@ -97,6 +97,8 @@ async fn a_reset_mail_reaches_the_smtp_server_with_a_link_that_works() {
         .login("reader@example.com", "a brand new passphrase")
         .await
         .unwrap();
+    // The reset queued its `password.changed` event; one more round delivers it.
+    engine.outbox_dispatcher().dispatch_due().await.unwrap();
     assert_eq!(storage.pending_outbox().await.unwrap(), 0);
 }
 
