@@ -118,8 +118,14 @@ async fn seed(storage: &Arc<dyn Storage>, n: usize, postgres: Option<&str>) -> U
     referrer
 }
 
+/// An engine reading straight from `storage`: the cache off, so the figures are the
+/// storage's (with it on, repeated reads of one user are memory lookups).
 fn engine_over(storage: Arc<dyn Storage>) -> Engine {
-    let config = Config::builder().random_secret().build().expect("config");
+    let config = Config::builder()
+        .random_secret()
+        .cache(referral_core::CachePolicy::disabled())
+        .build()
+        .expect("config");
     Engine::builder(config)
         .storage(storage)
         .build()
