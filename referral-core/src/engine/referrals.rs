@@ -83,19 +83,14 @@ impl Engine {
     ) -> Result<ReferralPage, Error> {
         check_limit(limit)?;
         let after = cursor.map(decode_cursor).transpose()?;
-        let mut rows = self
+        let rows = self
             .inner
             .storage
             .list_referrals(user.id, after, limit + 1)
             .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|last| encode_cursor(last.joined_at, last.user_id))
-            })
-            .flatten();
+        let (rows, next_cursor) = one_page(rows, limit, |last| {
+            encode_cursor(last.joined_at, last.user_id)
+        });
         Ok(ReferralPage {
             referrals: rows
                 .into_iter()
@@ -131,6 +126,19 @@ impl Engine {
 }
 
 /// The page-size rule: 1..=100.
+/// Splits `rows` (fetched with `limit + 1`) into one page of at most `limit` rows and the
+/// cursor of its last row when more follow; shared by every paginated listing.
+pub(crate) fn one_page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more.then(|| rows.last().map(&cursor_of)).flatten();
+    (rows, next_cursor)
+}
+
 pub(crate) fn check_limit(limit: u32) -> Result<u32, Error> {
     if (1..=MAX_PAGE_SIZE).contains(&limit) {
         Ok(limit)

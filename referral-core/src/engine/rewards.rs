@@ -10,7 +10,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::referrals::check_limit;
+use super::referrals::{check_limit, one_page};
 use super::{Engine, EventType};
 use crate::error::Error;
 use crate::rewards::{
@@ -99,19 +99,13 @@ impl Engine {
     ) -> Result<RewardPage, Error> {
         check_limit(limit)?;
         let after = cursor.map(decode_cursor).transpose()?;
-        let mut rows = self
+        let rows = self
             .inner
             .storage
             .list_rewards(user.id, after, limit + 1)
             .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|last| encode_cursor(last.created_at, last.id))
-            })
-            .flatten();
+        let (rows, next_cursor) =
+            one_page(rows, limit, |last| encode_cursor(last.created_at, last.id));
         Ok(RewardPage {
             rewards: rows.into_iter().map(Reward::from).collect(),
             next_cursor,
