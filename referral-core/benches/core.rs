@@ -1,5 +1,6 @@
 //! Micro benchmarks: argon2id at the default cost, JWT issue/verify, and engine operations
-//! over each storage, with stats and listing for referrers of 10, 1,000 and 100,000 referrals.
+//! over each storage, with stats and listing for referrers of 10, 1,000 and 100,000 referrals,
+//! and stats for users whose share link was clicked 10 and 100,000 times.
 //!
 //! `cargo bench -p referral-core --all-features --bench core`
 
@@ -8,8 +9,8 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use referral_core::testing::{fixtures, ScratchPostgres, ScratchSqlite};
 use referral_core::{
-    Argon2Params, Config, Email, Engine, NewAccount, Password, PasswordHasher, Storage, UserRecord,
-    DEFAULT_PAGE_SIZE,
+    Argon2Params, Click, Config, Email, Engine, NewAccount, Password, PasswordHasher, Storage,
+    UserRecord, VisitorHash, CLICK_BATCH, CLICK_WINDOW, DEFAULT_PAGE_SIZE,
 };
 use time::Duration;
 use tokio::runtime::Runtime;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery";
 const SIZES: [usize; 3] = [10, 1_000, 100_000];
+const CLICK_SIZES: [usize; 2] = [10, 100_000];
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -116,6 +118,50 @@ async fn seed(storage: &Arc<dyn Storage>, n: usize, postgres: Option<&str>) -> U
         execute(url, "VACUUM ANALYZE").await;
     }
     referrer
+}
+
+/// A user (no referrals) whose share link was clicked `n` times, each by a visitor of its
+/// own, over the last 60 days, counted in the writer's batch size as the engine counts them.
+async fn seed_clicks(storage: &Arc<dyn Storage>, n: usize) -> UserRecord {
+    let now = time::OffsetDateTime::now_utc();
+    let email = Email::parse(&format!("{}@example.com", Uuid::now_v7().simple())).expect("email");
+    let owner = fixtures::user_record(email, fixtures::unusable_hash(), now - Duration::days(60));
+    storage
+        .create_user(fixtures::registration(owner.clone()))
+        .await
+        .expect("seed click owner");
+    let spacing = Duration::seconds(60 * 24 * 3600 / n.max(1) as i64);
+    let first = now - Duration::days(60);
+    let clicks: Vec<Click> = (0..n)
+        .map(|i| {
+            let mut visitor = [0_u8; 32];
+            visitor[..16].copy_from_slice(owner.id.as_bytes());
+            visitor[16..24].copy_from_slice(&(i as u64).to_be_bytes());
+            Click {
+                owner: owner.id,
+                visitor: VisitorHash::from_bytes(visitor),
+                at: first + spacing * i as u32,
+            }
+        })
+        .collect();
+    for batch in clicks.chunks(CLICK_BATCH) {
+        storage
+            .record_clicks(batch, CLICK_WINDOW, &|owner, clicks| {
+                referral_core::storage::OutboxMessage {
+                    id: Uuid::now_v7(),
+                    topic: "event".to_owned(),
+                    user_id: Some(owner),
+                    payload: format!(
+                        r#"{{"type":"referral.clicked","data":{{"clicks":{clicks}}}}}"#
+                    ),
+                    attempts: 0,
+                    created_at: now,
+                }
+            })
+            .await
+            .expect("seed clicks");
+    }
+    owner
 }
 
 /// An engine reading straight from `storage`: the cache off, so the figures are the
@@ -223,6 +269,12 @@ fn engine_operations(c: &mut Criterion) {
                         .iter(|| engine.referrals(user, DEFAULT_PAGE_SIZE, None))
                 },
             );
+        }
+        for n in CLICK_SIZES {
+            let owner = rt.block_on(seed_clicks(&storage, n));
+            group.bench_with_input(BenchmarkId::new("stats_clicks", n), &owner, |b, user| {
+                b.to_async(&rt).iter(|| engine.referral_stats(user))
+            });
         }
         group.finish();
     }

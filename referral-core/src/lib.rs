@@ -84,10 +84,10 @@ pub use config::{
 pub use email::{Email, EmailProblem, MAX_EMAIL_LEN};
 pub use engine::{
     AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
-    AuditPage, ConversionOutcome, Engine, EngineBuilder, Event, EventType, NewAccount, Referral,
-    ReferralPage, ReferralStats, Registered, Reward, RewardPage, CLICK_BATCH, CLICK_QUEUE_CAPACITY,
-    CLICK_WINDOW, DEFAULT_PAGE_SIZE, MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE, RECENT_WINDOW,
-    RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
+    AuditPage, ClickQueueStats, ConversionOutcome, Engine, EngineBuilder, Event, EventType,
+    NewAccount, Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage, CLICK_BATCH,
+    CLICK_QUEUE_CAPACITY, CLICK_WINDOW, DEFAULT_PAGE_SIZE, MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE,
+    RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 pub use error::{Error, FieldError};
 pub use event_handler::{EventHandler, HandlerError};

@@ -6,12 +6,16 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use serde_json::json;
 use time::Duration;
 use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
 
-use super::Engine;
+use super::events::{event_message, EventType};
+use super::{now_on, Engine};
+use crate::clock::Clock;
 use crate::referral_code::ReferralCode;
-use crate::storage::{Click, Storage};
+use crate::storage::{Click, OutboxMessage, Storage};
 
 /// How long a visitor's click holds back their further clicks on the same user's links.
 pub const CLICK_WINDOW: Duration = Duration::hours(24);
@@ -30,6 +34,8 @@ pub(crate) struct ClickQueue {
     running: AtomicBool,
     /// Clicks accepted into the queue.
     queued: AtomicU64,
+    /// Clicks dropped because the queue was full or no writer could run.
+    dropped: AtomicU64,
     /// Clicks the writer has finished with (counted, held back, or lost to a storage error).
     settled: watch::Sender<u64>,
 }
@@ -42,14 +48,16 @@ impl ClickQueue {
             receiver: Mutex::new(Some(receiver)),
             running: AtomicBool::new(false),
             queued: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             settled: watch::Sender::new(0),
         }
     }
 
     /// Queues a click without waiting, starting the writer on the current runtime the first
     /// time. A full queue, or no runtime to write from, drops the click.
-    fn push(&self, storage: &Arc<dyn Storage>, click: Click) {
-        if !self.running.load(Ordering::Acquire) && !self.start(storage) {
+    fn push(&self, storage: &Arc<dyn Storage>, clock: &Arc<dyn Clock>, click: Click) {
+        if !self.running.load(Ordering::Acquire) && !self.start(storage, clock) {
+            self.dropped.fetch_add(1, Ordering::AcqRel);
             tracing::warn!(target: "referral::clicks", "no tokio runtime: a click was dropped");
             return;
         }
@@ -58,16 +66,18 @@ impl ClickQueue {
                 self.queued.fetch_add(1, Ordering::AcqRel);
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::AcqRel);
                 tracing::debug!(target: "referral::clicks", "click queue full; a click was dropped");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.dropped.fetch_add(1, Ordering::AcqRel);
                 tracing::debug!(target: "referral::clicks", "the click writer stopped; a click was dropped");
             }
         }
     }
 
     /// Starts the writer unless it runs; whether it runs now.
-    fn start(&self, storage: &Arc<dyn Storage>) -> bool {
+    fn start(&self, storage: &Arc<dyn Storage>, clock: &Arc<dyn Clock>) -> bool {
         let mut receiver = self
             .receiver
             .lock()
@@ -83,11 +93,20 @@ impl ClickQueue {
         };
         runtime.spawn(write_clicks(
             Arc::clone(storage),
+            Arc::clone(clock),
             receiver,
             self.settled.clone(),
         ));
         self.running.store(true, Ordering::Release);
         true
+    }
+
+    fn stats(&self) -> ClickQueueStats {
+        ClickQueueStats {
+            queued: self.queued.load(Ordering::Acquire),
+            dropped: self.dropped.load(Ordering::Acquire),
+            settled: *self.settled.borrow(),
+        }
     }
 
     /// Resolves once every click queued before the call is settled.
@@ -102,16 +121,41 @@ impl ClickQueue {
     }
 }
 
+/// What the click queue has done since the engine started: see
+/// [`Engine::click_queue_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ClickQueueStats {
+    /// Clicks accepted into the queue.
+    pub queued: u64,
+    /// Clicks dropped, uncounted, because the queue was full (the writer falls behind under
+    /// overload) or no writer could run; their redirects were answered all the same.
+    pub dropped: u64,
+    /// Queued clicks the writer has finished with: counted, held back as repeats, or lost
+    /// to a storage error (logged).
+    pub settled: u64,
+}
+
 /// The writer: takes up to [`CLICK_BATCH`] queued clicks at a time and counts them in one
 /// storage call, until the engine (and with it the queue's sender) is dropped.
 async fn write_clicks(
     storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
     mut receiver: mpsc::Receiver<Click>,
     settled: watch::Sender<u64>,
 ) {
     let mut batch = Vec::with_capacity(CLICK_BATCH);
     while receiver.recv_many(&mut batch, CLICK_BATCH).await > 0 {
-        if let Err(error) = storage.record_clicks(&batch, CLICK_WINDOW).await {
+        let now = now_on(clock.as_ref());
+        let clicked = move |owner: Uuid, clicks: u64| -> OutboxMessage {
+            event_message(
+                EventType::ReferralClicked,
+                Some(owner),
+                json!({ "user_id": owner, "clicks": clicks }),
+                now,
+            )
+        };
+        if let Err(error) = storage.record_clicks(&batch, CLICK_WINDOW, &clicked).await {
             tracing::warn!(
                 target: "referral::clicks",
                 %error,
@@ -152,7 +196,9 @@ impl Engine {
                     visitor: self.inner.visitor_keys.visitor(client, user_agent),
                     at: self.now(),
                 };
-                self.inner.clicks.push(&self.inner.storage, click);
+                self.inner
+                    .clicks
+                    .push(&self.inner.storage, &self.inner.clock, click);
                 self.register_url(Some(&owner.referral_code))
             }
             Ok(None) => self.register_url(None),
@@ -161,6 +207,13 @@ impl Engine {
                 self.register_url(Some(&code))
             }
         }
+    }
+
+    /// The click queue's counters: accepted, dropped under overload, settled. A growing
+    /// `dropped` means share links are followed faster than storage counts them (the
+    /// redirects still answer; only counting is lost).
+    pub fn click_queue_stats(&self) -> ClickQueueStats {
+        self.inner.clicks.stats()
     }
 
     /// Waits until every click queued so far has been counted (or given up on): for tests,

@@ -37,7 +37,8 @@ pub enum EventType {
     PasswordChanged,
     /// Someone signed up with a referral code (`data`: `user_id`, `referrer_id`).
     ReferralCreated,
-    /// Someone opened a referral link.
+    /// Share-link clicks were counted for a user, aggregated: one event per user per batch
+    /// the click writer counts (`data`: `user_id`, `clicks`).
     ReferralClicked,
     /// A reward ledger entry was written (`data`: `reward_id`, `user_id`, `kind`, `points`, `status`).
     RewardCreated,
@@ -108,23 +109,33 @@ impl Engine {
     /// The outbox message carrying an event of `kind` about `user` (its ordering key) with
     /// `data`, to write in the same transaction as the change.
     pub(crate) fn event(&self, kind: EventType, user: Option<Uuid>, data: Value) -> OutboxMessage {
-        let id = Uuid::now_v7();
-        let occurred_at = self.now();
-        let event = Event {
-            id,
-            kind: kind.as_str().to_owned(),
-            occurred_at,
-            data,
-        };
-        OutboxMessage {
-            id,
-            topic: EVENT_TOPIC.to_owned(),
-            user_id: user,
-            // An `Event` is plain data: it always serialises.
-            payload: serde_json::to_string(&event).unwrap_or_default(),
-            attempts: 0,
-            created_at: occurred_at,
-        }
+        event_message(kind, user, data, self.now())
+    }
+}
+
+/// The outbox message carrying an event of `kind` about `user` (its ordering key) with
+/// `data`, as it happened at `occurred_at`.
+pub(crate) fn event_message(
+    kind: EventType,
+    user: Option<Uuid>,
+    data: Value,
+    occurred_at: OffsetDateTime,
+) -> OutboxMessage {
+    let id = Uuid::now_v7();
+    let event = Event {
+        id,
+        kind: kind.as_str().to_owned(),
+        occurred_at,
+        data,
+    };
+    OutboxMessage {
+        id,
+        topic: EVENT_TOPIC.to_owned(),
+        user_id: user,
+        // An `Event` is plain data: it always serialises.
+        payload: serde_json::to_string(&event).unwrap_or_default(),
+        attempts: 0,
+        created_at: occurred_at,
     }
 }
 

@@ -44,7 +44,7 @@ pub use admin::{
     AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
     AuditPage,
 };
-pub use clicks::{CLICK_BATCH, CLICK_QUEUE_CAPACITY, CLICK_WINDOW};
+pub use clicks::{ClickQueueStats, CLICK_BATCH, CLICK_QUEUE_CAPACITY, CLICK_WINDOW};
 pub use events::{Event, EventType};
 pub(crate) use events::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX};
 pub(crate) use referrals::check_limit;
@@ -324,9 +324,7 @@ impl Engine {
 
     /// The current time, truncated to whole microseconds (what SQL backends keep).
     pub fn now(&self) -> OffsetDateTime {
-        let now = self.inner.clock.now();
-        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(now)
+        now_on(self.inner.clock.as_ref())
     }
 
     /// Checks that storage answers.
@@ -436,4 +434,11 @@ impl Engine {
 pub(crate) struct CountedAttempt {
     key: crate::rate_limit::RateKey,
     started_at: OffsetDateTime,
+}
+
+/// `clock`'s time to the microsecond, the precision storage keeps.
+pub(crate) fn now_on(clock: &dyn Clock) -> OffsetDateTime {
+    let now = clock.now();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
 }

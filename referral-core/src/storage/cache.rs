@@ -22,10 +22,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
-    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
-    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
-    UserChangeSink, UserSearch, UserSummary, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
+    StorageError, UserChangeSink, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::error::Error;
@@ -310,8 +310,9 @@ impl Storage for CachingStorage {
         &self,
         clicks: &[Click],
         window: time::Duration,
+        event: ClickEvent<'_>,
     ) -> Result<u64, StorageError> {
-        self.inner.record_clicks(clicks, window).await
+        self.inner.record_clicks(clicks, window, event).await
     }
 
     async fn click_counts(

@@ -9,10 +9,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
-    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
-    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
-    UserSearch, UserSummary, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
+    StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::password::PasswordHash;
@@ -805,9 +805,14 @@ impl Storage for MemoryStorage {
         Ok(Some(changed))
     }
 
-    async fn record_clicks(&self, clicks: &[Click], window: Duration) -> Result<u64, StorageError> {
+    async fn record_clicks(
+        &self,
+        clicks: &[Click],
+        window: Duration,
+        event: ClickEvent<'_>,
+    ) -> Result<u64, StorageError> {
         let mut data = self.data()?;
-        let mut counted = 0;
+        let mut per_owner: BTreeMap<Uuid, u64> = BTreeMap::new();
         let mut ordered: Vec<&Click> = clicks.iter().collect();
         ordered.sort_by_key(|click| click.at);
         for click in ordered {
@@ -824,9 +829,13 @@ impl Storage for MemoryStorage {
                 .or_default()
                 .entry(day_of(click.at))
                 .or_default() += 1;
-            counted += 1;
+            *per_owner.entry(click.owner).or_default() += 1;
         }
-        Ok(counted)
+        for (owner, counted) in &per_owner {
+            let message = event(*owner, *counted);
+            data.outbox.insert(message.id, OutboxEntry::new(message));
+        }
+        Ok(per_owner.values().sum())
     }
 
     async fn click_counts(

@@ -46,10 +46,10 @@ pub use open::open;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
-    audit_actions, AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord,
-    DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, UserSearch,
-    UserSummary, VerificationTokenRecord,
+    audit_actions, AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent,
+    ConversionRecord, DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    UserSearch, UserSummary, VerificationTokenRecord,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
@@ -316,10 +316,14 @@ pub trait Storage: Send + Sync + 'static {
     /// counted click. Each visitor's clicks are taken in time order, so a batch may count a
     /// visitor once and then not again. Returns how many counted. Concurrent batches
     /// (several server instances) never count one visitor twice within a window.
+    ///
+    /// For each owner with clicks counted, `event(owner, counted)` makes a
+    /// `referral.clicked` outbox message, written in the same transaction as the counts.
     async fn record_clicks(
         &self,
         clicks: &[Click],
         window: time::Duration,
+        event: ClickEvent<'_>,
     ) -> Result<u64, StorageError>;
 
     /// The user's click counters: every click counted, and those counted on UTC days after

@@ -347,6 +347,12 @@ impl AccessChange {
     }
 }
 
+/// Makes the `referral.clicked` event for clicks counted for one owner:
+/// [`Storage::record_clicks`](super::Storage::record_clicks) calls it once per owner with
+/// the number it counted for them in the batch, and writes the message in the batch's
+/// transaction (clicks are announced aggregated, one event per owner per batch).
+pub type ClickEvent<'a> = &'a (dyn Fn(Uuid, u64) -> OutboxMessage + Send + Sync);
+
 /// One click on a share link, as the engine queues it for
 /// [`Storage::record_clicks`](super::Storage::record_clicks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

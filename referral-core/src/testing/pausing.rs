@@ -16,10 +16,10 @@ use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
 use crate::storage::{
-    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
-    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
-    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
-    UserSearch, UserSummary, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
+    StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -414,10 +414,11 @@ impl Storage for PausingStorage {
         &self,
         clicks: &[Click],
         window: time::Duration,
+        event: ClickEvent<'_>,
     ) -> Result<u64, StorageError> {
         self.step(
             StorageCall::RecordClicks,
-            self.inner.record_clicks(clicks, window),
+            self.inner.record_clicks(clicks, window, event),
         )
         .await
     }

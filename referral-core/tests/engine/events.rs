@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{json, Value};
 use time::Duration;
 use uuid::Uuid;
 
@@ -361,6 +361,16 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
     }
     let login = s.engine.login("ada@example.com", PASSWORD).await.unwrap();
     secrets.push(login.refresh_token.clone());
+    let visitor = "203.0.113.7";
+    s.engine
+        .follow_share_link(
+            &ada.user.referral_code,
+            Some(visitor.parse().unwrap()),
+            Some("a browser"),
+        )
+        .await;
+    s.engine.flush_clicks().await;
+    secrets.push(visitor.to_owned());
     s.engine
         .request_password_reset("ada@example.com", None)
         .await
@@ -408,6 +418,7 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
         kinds,
         [
             "password.changed",
+            "referral.clicked",
             "referral.created",
             "reward.created",
             "reward.revoked",
@@ -445,4 +456,10 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
         counts
     });
     assert_eq!(by_kind["user.registered"], 2);
+    let clicked = events
+        .iter()
+        .find(|event| event.kind == "referral.clicked")
+        .unwrap();
+    assert_eq!(clicked.data["user_id"], json!(ada.user.id));
+    assert_eq!(clicked.data["clicks"], json!(1));
 }

@@ -7,6 +7,7 @@ mod harness;
 
 mod accounts;
 mod cache;
+mod clicks;
 mod events;
 mod lifecycle;
 mod limits;

@@ -24,10 +24,10 @@ use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardStatus, RewardTransition};
 use crate::storage::{
-    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ConversionRecord, DeadLetter,
-    NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
-    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage, StorageError,
-    UserSearch, UserSummary, VerificationTokenRecord,
+    AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
+    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
+    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
+    StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -990,6 +990,7 @@ where
         &self,
         clicks: &[Click],
         window: time::Duration,
+        event: ClickEvent<'_>,
     ) -> Result<u64, StorageError> {
         if clicks.is_empty() {
             return Ok(0);
@@ -1035,6 +1036,11 @@ where
                 .execute(&mut *tx)
                 .await
                 .map_err(error::<DB>)?;
+        }
+        for (owner, counted) in &per_owner {
+            let counted = u64::try_from(*counted).unwrap_or_default();
+            self.insert_outbox(&mut *tx, &event(*owner, counted))
+                .await?;
         }
         tx.commit().await.map_err(error::<DB>)?;
         count(per_owner.values().sum())

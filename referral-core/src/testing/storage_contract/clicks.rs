@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::storage::{Click, ClickCounts, Storage};
+use crate::storage::{Click, ClickCounts, OutboxMessage, Storage};
 use crate::visitor::VisitorHash;
 
 use super::setup::*;
@@ -29,9 +29,24 @@ fn click(owner: Uuid, visitor_n: u32, at: OffsetDateTime) -> Click {
     }
 }
 
+/// The `referral.clicked` message a batch writes per owner: its payload names the owner and
+/// the clicks counted, so a case can read back what was announced.
+fn clicked(owner: Uuid, clicks: u64) -> OutboxMessage {
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        topic: "event".to_owned(),
+        user_id: Some(owner),
+        payload: format!(
+            r#"{{"type":"referral.clicked","data":{{"user_id":"{owner}","clicks":{clicks}}}}}"#
+        ),
+        attempts: 0,
+        created_at: T0,
+    }
+}
+
 async fn record(storage: &dyn Storage, clicks: &[Click]) -> u64 {
     storage
-        .record_clicks(clicks, WINDOW)
+        .record_clicks(clicks, WINDOW, &clicked)
         .await
         .expect("recording clicks")
 }
@@ -187,7 +202,7 @@ pub async fn concurrent_click_batches_count_each_visitor_once(storage: Arc<dyn S
             clicks.extend(
                 (1..=PER_BATCH).map(|n| click(owner, batch * 1_000 + n, at(Duration::seconds(1)))),
             );
-            storage.record_clicks(&clicks, WINDOW).await
+            storage.record_clicks(&clicks, WINDOW, &clicked).await
         });
     }
     let counted: u64 = join_all(set)
@@ -204,4 +219,56 @@ pub async fn concurrent_click_batches_count_each_visitor_once(storage: Arc<dyn S
             since: expected
         }
     );
+}
+
+/// A batch announces what it counted in its own transaction: one message per owner with
+/// clicks counted, carrying that owner's count; an owner with none counted gets none.
+pub async fn counted_clicks_are_announced_once_per_owner_per_batch(storage: &dyn Storage) {
+    let ada = register(storage, "ada", T0).await.user;
+    let bob = register(storage, "bob", T0).await.user;
+    // What the registrations queued is claimed first, so only the batch's messages remain.
+    drain_outbox(storage).await;
+    record(storage, &[click(bob.id, 9, T0)]).await;
+    drain_outbox(storage).await;
+    let counted = record(
+        storage,
+        &[
+            click(ada.id, 1, T0),
+            click(ada.id, 2, T0),
+            click(ada.id, 1, at(Duration::hours(1))),
+            // Held back: bob's visitor 9 was counted in the window.
+            click(bob.id, 9, at(Duration::hours(2))),
+        ],
+    )
+    .await;
+    assert_eq!(counted, 2);
+    let announced = claim(storage, at(Duration::hours(3)), Duration::minutes(5), 100).await;
+    assert_eq!(
+        announced.len(),
+        1,
+        "one message, for ada only: {announced:?}"
+    );
+    assert_eq!(announced[0].user_id, Some(ada.id));
+    assert!(
+        announced[0].payload.contains(r#""clicks":2"#),
+        "the message carries the count: {}",
+        announced[0].payload
+    );
+}
+
+/// Claims and completes whatever the outbox holds.
+async fn drain_outbox(storage: &dyn Storage) {
+    loop {
+        let now = at(Duration::hours(3));
+        let claimed = claim(storage, now, Duration::minutes(5), 100).await;
+        if claimed.is_empty() {
+            return;
+        }
+        for message in claimed {
+            storage
+                .complete_outbox(message.id, now)
+                .await
+                .expect("completing a message");
+        }
+    }
 }

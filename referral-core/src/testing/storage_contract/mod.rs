@@ -182,6 +182,7 @@ macro_rules! __storage_contract_cases {
             click_counts_of_a_user_without_clicks_are_zero,
             pruning_clicks_forgets_old_visitors_and_days_and_keeps_totals,
             concurrent_click_batches_count_each_visitor_once,
+            counted_clicks_are_announced_once_per_owner_per_batch,
             // referrals
             stats_count_second_tier_and_sum_rewards,
             stats_count_referrals_joined_at_or_after_since,
