@@ -87,17 +87,18 @@ pub use engine::{
     AuditPage, ClickQueueStats, ConversionOutcome, Engine, EngineBuilder, Event, EventType,
     NewAccount, Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage, CLICK_BATCH,
     CLICK_QUEUE_CAPACITY, CLICK_WINDOW, DEFAULT_PAGE_SIZE, MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE,
-    RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
+    MAX_REASON_CHARS, RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
+    VERIFICATION_SENT_MESSAGE,
 };
 pub use error::{Error, FieldError};
 pub use event_handler::{EventHandler, HandlerError};
 #[cfg(feature = "http")]
 pub use http::{
-    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, AdminUsersQuery,
-    ApiRequest, ApiResponse, Endpoint, EndpointSpec, Health, LoginRequest, MessageBody, Method,
-    Mount, PathParams, Problem, ReferralCodeRequest, ReferralsQuery, RefreshRequest,
-    RegisterRequest, RequestBody, ResetConfirmRequest, ResetRequest, Scope, VerifyEmailRequest,
-    API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
+    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, AdminRewardsQuery,
+    AdminUsersQuery, ApiRequest, ApiResponse, Endpoint, EndpointSpec, Health, LoginRequest,
+    MessageBody, Method, Mount, PathParams, Problem, ReferralCodeRequest, ReferralsQuery,
+    RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest, ResetRequest, RevokeRequest,
+    Scope, VerifyEmailRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
 };
 #[cfg(feature = "mail-api")]
 pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};

@@ -165,11 +165,30 @@ permission! {
     pub AdminAudit = "admin:audit"
 }
 
+permission! {
+    /// `admin:rewards:read`: the review queue of rewards (`GET /api/admin/rewards`).
+    pub AdminRewardsRead = "admin:rewards:read"
+}
+
+permission! {
+    /// `admin:rewards:write`: approve and revoke rewards, adjust a user's points, record a
+    /// user's conversions (`POST /api/admin/rewards/…`, `POST /api/admin/users/{id}/…`).
+    pub AdminRewardsWrite = "admin:rewards:write"
+}
+
+permission! {
+    /// `admin:events`: list and redeliver dead letters (`/api/admin/dead-letters…`).
+    pub AdminEvents = "admin:events"
+}
+
 /// Every permission the library's own endpoints require.
-pub const ADMIN_PERMISSIONS: [&str; 3] = [
+pub const ADMIN_PERMISSIONS: [&str; 6] = [
     AdminUsersRead::NAME,
     AdminUsersWrite::NAME,
     AdminAudit::NAME,
+    AdminRewardsRead::NAME,
+    AdminRewardsWrite::NAME,
+    AdminEvents::NAME,
 ];
 
 /// Which roles hold which permissions: the app's map, set with

@@ -251,6 +251,8 @@ pub struct RewardTransition {
     pub at: OffsetDateTime,
     /// The outbox message (a `reward.approved` / `reward.revoked` event) written with it.
     pub event: Option<crate::storage::OutboxMessage>,
+    /// The audit entry written with it, when someone decided it (an admin, the operator).
+    pub audit: Option<crate::storage::AuditEntry>,
 }
 
 /// How many points each party earns, and when referral rewards are approved.

@@ -34,7 +34,7 @@ async fn server(target: Target) -> TestServer {
 }
 
 /// Sends `method path` with `token` (if any) and a JSON `body` (if any).
-async fn call(
+pub async fn call(
     server: &TestServer,
     method: &str,
     path: &str,

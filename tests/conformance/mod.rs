@@ -25,6 +25,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_rewards;
 pub mod bodies;
 pub mod clicks;
 pub mod codes;
@@ -771,6 +772,15 @@ macro_rules! conformance_tests {
                 two_admins_demoting_each_other_at_once_leave_one_admin,
                 an_unknown_or_invalid_role_answers_422_and_a_wrong_shape_400,
                 every_change_is_in_the_audit_log_newest_first,
+            ],
+            admin_rewards: [
+                reward_admin_endpoints_without_a_valid_token_answer_401,
+                reward_admin_endpoints_with_a_plain_user_token_answer_403_forbidden,
+                the_review_queue_lists_pending_rewards_newest_first_with_a_cursor,
+                approving_a_pending_reward_counts_its_points_and_is_audited,
+                revoking_needs_a_reason_and_takes_the_points_back,
+                a_transition_the_lifecycle_forbids_answers_409_invalid_transition,
+                an_unknown_or_malformed_reward_id_answers_404_not_found,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

@@ -53,7 +53,9 @@ pub use referrals::{
 };
 pub(crate) use reset::RESET_MAIL_TOPIC;
 pub use reset::{RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE};
-pub use rewards::{ConversionOutcome, Reward, RewardPage, MAX_CONVERSION_ID_BYTES};
+pub use rewards::{
+    ConversionOutcome, Reward, RewardPage, MAX_CONVERSION_ID_BYTES, MAX_REASON_CHARS,
+};
 pub(crate) use verification::VERIFICATION_MAIL_TOPIC;
 pub use verification::VERIFICATION_SENT_MESSAGE;
 

@@ -16,11 +16,14 @@ use crate::error::Error;
 use crate::rewards::{
     RewardApproval, RewardEntry, RewardFlag, RewardKind, RewardStatus, RewardTransition,
 };
-use crate::storage::{ConversionRecord, RewardCursor};
+use crate::storage::{audit_actions, AuditEntry, ConversionRecord, RewardCursor};
 use crate::user::UserRecord;
 
 /// Longest conversion kind or external id, in bytes.
 pub const MAX_CONVERSION_ID_BYTES: usize = 200;
+
+/// Longest reason an admin gives for a revocation or an adjustment, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
 
 /// A ledger entry as answers show it (`Reward` in the contract).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,13 +115,91 @@ impl Engine {
         })
     }
 
-    /// Moves reward `id` to `to` (an admin approving or revoking it), with `reason` kept on
-    /// the entry: pending → approved, pending → revoked, approved → revoked.
+    /// Every user's rewards with `status` (the review queue: `pending`), newest first: at
+    /// most `limit` (1..=100), after `cursor` (the previous page's `next_cursor`). Errors as
+    /// for [`referrals`](Self::referrals).
+    pub async fn rewards_with_status(
+        &self,
+        status: RewardStatus,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RewardPage, Error> {
+        check_limit(limit)?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let rows = self
+            .inner
+            .storage
+            .rewards_with_status(status, after, limit + 1)
+            .await?;
+        let (rows, next_cursor) =
+            one_page(rows, limit, |last| encode_cursor(last.created_at, last.id));
+        Ok(RewardPage {
+            rewards: rows.into_iter().map(Reward::from).collect(),
+            next_cursor,
+        })
+    }
+
+    /// An admin (`actor`; `None`: the operator) approves pending reward `id`, with its
+    /// `reward.approved` event and an audit entry in the same transaction.
+    ///
+    /// Errors: [`Error::UnknownReward`]; [`Error::InvalidTransition`] unless it is pending.
+    pub async fn approve_reward(
+        &self,
+        actor: Option<&UserRecord>,
+        id: Uuid,
+    ) -> Result<Reward, Error> {
+        self.decide_reward(
+            actor.map(|actor| actor.id),
+            id,
+            RewardStatus::Approved,
+            None,
+        )
+        .await
+    }
+
+    /// An admin (`actor`; `None`: the operator) revokes reward `id` (pending or approved)
+    /// for `reason` (1 to [`MAX_REASON_CHARS`] characters, kept on the entry), with its
+    /// `reward.revoked` event and an audit entry in the same transaction.
+    ///
+    /// Errors: [`Error::Validation`] (`reason`); [`Error::UnknownReward`];
+    /// [`Error::InvalidTransition`] when it is revoked already.
+    pub async fn revoke_reward(
+        &self,
+        actor: Option<&UserRecord>,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<Reward, Error> {
+        let reason = reason_field(reason)?;
+        self.decide_reward(
+            actor.map(|actor| actor.id),
+            id,
+            RewardStatus::Revoked,
+            Some(reason),
+        )
+        .await
+    }
+
+    /// Moves reward `id` to `to` (the app approving or revoking it), with `reason` kept on
+    /// the entry: pending → approved, pending → revoked, approved → revoked. The audit log
+    /// records it as the operator's.
     ///
     /// Errors: [`Error::UnknownReward`]; [`Error::InvalidTransition`] for any other change,
     /// including a reward another caller moved first.
     pub async fn set_reward_status(
         &self,
+        id: Uuid,
+        to: RewardStatus,
+        reason: Option<&str>,
+    ) -> Result<Reward, Error> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        self.decide_reward(None, id, to, reason).await
+    }
+
+    /// Moves reward `id` to `to` on someone's decision: with its event and an audit entry
+    /// naming `actor`.
+    async fn decide_reward(
+        &self,
+        actor: Option<Uuid>,
         id: Uuid,
         to: RewardStatus,
         reason: Option<&str>,
@@ -131,8 +212,25 @@ impl Engine {
                 to,
             });
         }
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        let transition = self.transition(&current, to, reason);
+        let mut transition = self.transition(&current, to, reason);
+        transition.audit = Some(AuditEntry {
+            id: Uuid::now_v7(),
+            actor_id: actor,
+            action: match to {
+                RewardStatus::Revoked => audit_actions::REWARD_REVOKED,
+                _ => audit_actions::REWARD_APPROVED,
+            }
+            .to_owned(),
+            target_id: Some(current.beneficiary),
+            details: json!({
+                "reward_id": current.id,
+                "from": current.status.as_str(),
+                "to": to.as_str(),
+                "points": current.points,
+                "reason": reason,
+            }),
+            at: transition.at,
+        });
         match storage.transition_reward(transition).await? {
             Some(entry) => {
                 self.wake_outbox();
@@ -269,6 +367,7 @@ impl Engine {
             reason: reason.map(str::to_owned),
             at: self.now(),
             event: Some(event),
+            audit: None,
         }
     }
 
@@ -305,6 +404,20 @@ fn conversion_field<'a>(field: &str, value: &'a str) -> Result<&'a str, Error> {
     Ok(value)
 }
 
+/// An admin's reason: trimmed, 1 to [`MAX_REASON_CHARS`] characters.
+fn reason_field(raw: &str) -> Result<&str, Error> {
+    let reason = raw.trim();
+    let length = reason.chars().count();
+    if length == 0 || length > MAX_REASON_CHARS {
+        return Err(Error::invalid(
+            "reason",
+            "invalid_length",
+            &format!("reason must be 1 to {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(reason)
+}
+
 fn encode_cursor(created_at: OffsetDateTime, id: Uuid) -> String {
     super::referrals::encode_position(created_at, id)
 }
@@ -328,6 +441,14 @@ mod tests {
             RewardCursor { created_at: at, id }
         );
         assert!(decode_cursor("garbage").is_err());
+    }
+
+    #[test]
+    fn a_reason_is_trimmed_and_holds_1_to_500_characters() {
+        assert_eq!(reason_field("  fraud ").unwrap(), "fraud");
+        assert!(reason_field(" ").is_err());
+        assert!(reason_field(&"é".repeat(500)).is_ok());
+        assert!(reason_field(&"é".repeat(501)).is_err());
     }
 
     #[test]

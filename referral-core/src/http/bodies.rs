@@ -87,6 +87,24 @@ pub struct AdminUsersQuery {
     pub cursor: Option<String>,
 }
 
+/// Query of `GET /admin/rewards`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdminRewardsQuery {
+    /// `pending` (default), `approved` or `revoked`.
+    pub status: Option<String>,
+    /// Page size, 1..=100 (default 50), as text.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `POST /admin/rewards/{id}/revoke`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RevokeRequest {
+    /// Why: 1 to 500 characters, kept on the reward and in the audit log.
+    pub reason: String,
+}
+
 /// An answer that is only a sentence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MessageBody {

@@ -8,7 +8,9 @@
 use std::fmt;
 
 use crate::error::Error;
-use crate::permissions::{AdminAudit, AdminUsersRead, AdminUsersWrite, Permission};
+use crate::permissions::{
+    AdminAudit, AdminRewardsRead, AdminRewardsWrite, AdminUsersRead, AdminUsersWrite, Permission,
+};
 
 /// The prefix the contract is mounted under unless the app chooses another.
 pub const API_PREFIX: &str = "/api";
@@ -123,6 +125,12 @@ pub enum Endpoint {
     AdminAudit,
     /// `GET /r/{code}` at the app root
     ShareLink,
+    /// `GET /admin/rewards`
+    AdminRewards,
+    /// `POST /admin/rewards/{id}/approve`
+    AdminApproveReward,
+    /// `POST /admin/rewards/{id}/revoke`
+    AdminRevokeReward,
 }
 
 /// One row of the endpoint table.
@@ -528,6 +536,73 @@ const TABLE: &[EndpointSpec] = &[
             (503, "unavailable"),
         ],
         query: PAGE_QUERY,
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminRewards,
+        name: "admin_rewards",
+        method: Method::Get,
+        path: "/admin/rewards",
+        scope: Scope::Api,
+        access: Access::Permission(AdminRewardsRead::NAME),
+        body: false,
+        summary: "The review queue: every user's rewards with one status (pending by \
+                  default), newest first",
+        request_schema: None,
+        success: (200, Some("RewardPage")),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[
+            ("status", "pending (default), approved or revoked"),
+            PAGE_QUERY[0],
+            PAGE_QUERY[1],
+        ],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminApproveReward,
+        name: "admin_approve_reward",
+        method: Method::Post,
+        path: "/admin/rewards/{id}/approve",
+        scope: Scope::Api,
+        access: Access::Permission(AdminRewardsWrite::NAME),
+        body: false,
+        summary: "Approve a pending reward (no body; one sent is ignored)",
+        request_schema: None,
+        success: (200, Some("Reward")),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (409, "invalid_transition"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminRevokeReward,
+        name: "admin_revoke_reward",
+        method: Method::Post,
+        path: "/admin/rewards/{id}/revoke",
+        scope: Scope::Api,
+        access: Access::Permission(AdminRewardsWrite::NAME),
+        body: true,
+        summary: "Revoke a pending or approved reward, for a reason",
+        request_schema: Some("RevokeRequest"),
+        success: (200, Some("Reward")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (409, "invalid_transition"),
+            (413, "payload_too_large"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[],
     },
 ];
 

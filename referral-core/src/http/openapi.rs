@@ -15,7 +15,7 @@ use utoipa::OpenApi;
 
 use super::bodies::{
     Health, LoginRequest, MessageBody, ReferralCodeRequest, RefreshRequest, RegisterRequest,
-    ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
+    ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
@@ -61,6 +61,7 @@ use crate::user::User;
         AdminUserPage,
         AdminReferrer,
         AdminUserDetail,
+        RevokeRequest,
         AuditLogEntry,
         AuditPage
     ))
@@ -217,6 +218,9 @@ mod tests {
             "AdminUserDetail",
             "AuditPage",
             "AccessUpdate",
+            "RevokeRequest",
+            "RewardPage",
+            "Reward",
         ] {
             assert!(
                 json["components"]["schemas"][schema].is_object(),

@@ -8,8 +8,9 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use super::bodies::{
-    AdminUsersQuery, Health, LoginRequest, MessageBody, ReferralCodeRequest, ReferralsQuery,
-    RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest, VerifyEmailRequest,
+    AdminRewardsQuery, AdminUsersQuery, Health, LoginRequest, MessageBody, ReferralCodeRequest,
+    ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest,
+    RevokeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
@@ -18,6 +19,7 @@ use crate::engine::{
     RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 use crate::error::Error;
+use crate::rewards::RewardStatus;
 use crate::user::UserRecord;
 
 /// A request routed to an endpoint: what a handler reads.
@@ -252,6 +254,28 @@ impl Engine {
                 let page = self.audit_log(limit, cursor.as_deref()).await?;
                 Ok(ApiResponse::json(200, &page))
             }
+            Endpoint::AdminRewards => {
+                let query: AdminRewardsQuery = parse_query(request)?;
+                let status = reward_status_query(query.status.as_deref())?;
+                let limit = page_limit(query.limit.as_deref())?;
+                let page = self
+                    .rewards_with_status(status, limit, query.cursor.as_deref())
+                    .await?;
+                Ok(ApiResponse::json(200, &page))
+            }
+            Endpoint::AdminApproveReward => {
+                let id = id_param(&call, Error::UnknownReward)?;
+                let reward = self.approve_reward(Some(signed_in(&call)?), id).await?;
+                Ok(ApiResponse::json(200, &reward))
+            }
+            Endpoint::AdminRevokeReward => {
+                let id = id_param(&call, Error::UnknownReward)?;
+                let body: RevokeRequest = parse_json(request)?;
+                let reward = self
+                    .revoke_reward(Some(signed_in(&call)?), id, &body.reason)
+                    .await?;
+                Ok(ApiResponse::json(200, &reward))
+            }
         }
     }
 
@@ -279,10 +303,29 @@ fn signed_in<'a>(call: &'a Call<'_>) -> Result<&'a UserRecord, Error> {
 
 /// The `{id}` of an admin path: a user id; anything that is not a UUID names no user.
 fn user_id_param(call: &Call<'_>) -> Result<uuid::Uuid, Error> {
+    id_param(call, Error::UserNotFound)
+}
+
+/// The `{id}` of a path; `missing` (a `404`) when it is not a UUID, as it names nothing.
+fn id_param(call: &Call<'_>, missing: Error) -> Result<uuid::Uuid, Error> {
     call.params
         .get("id")
         .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .ok_or(Error::UserNotFound)
+        .ok_or(missing)
+}
+
+/// The review queue's `status`: `pending` when absent.
+fn reward_status_query(raw: Option<&str>) -> Result<RewardStatus, Error> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(RewardStatus::Pending),
+        Some(name) => RewardStatus::parse(name).ok_or_else(|| {
+            Error::invalid(
+                "status",
+                "invalid_status",
+                "status must be pending, approved or revoked",
+            )
+        }),
+    }
 }
 
 /// A page's `limit` query parameter: [`DEFAULT_PAGE_SIZE`] when absent; the engine checks

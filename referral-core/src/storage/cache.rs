@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
-use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
+use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
 
@@ -524,6 +524,15 @@ impl Storage for CachingStorage {
         limit: u32,
     ) -> Result<Vec<RewardEntry>, StorageError> {
         self.inner.list_rewards(beneficiary, after, limit).await
+    }
+
+    async fn rewards_with_status(
+        &self,
+        status: RewardStatus,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        self.inner.rewards_with_status(status, after, limit).await
     }
 
     async fn transition_reward(

@@ -70,6 +70,22 @@ struct Data {
     click_days: HashMap<Uuid, BTreeMap<i64, u64>>,
 }
 
+/// Of `entries`, those strictly after `after`, newest first (`created_at`, then `id`,
+/// descending), at most `limit`.
+fn newest_first<'a>(
+    entries: impl Iterator<Item = &'a RewardEntry>,
+    after: Option<RewardCursor>,
+    limit: u32,
+) -> Vec<RewardEntry> {
+    let mut entries: Vec<&RewardEntry> = entries
+        .filter(|entry| {
+            after.is_none_or(|cursor| (entry.created_at, entry.id) < (cursor.created_at, cursor.id))
+        })
+        .collect();
+    entries.sort_by_key(|entry| std::cmp::Reverse((entry.created_at, entry.id)));
+    entries.into_iter().take(limit as usize).cloned().collect()
+}
+
 /// The UTC day of `at`, in days since the epoch.
 fn day_of(at: OffsetDateTime) -> i64 {
     at.unix_timestamp().div_euclid(86_400)
@@ -236,6 +252,9 @@ impl Data {
         self.ledger.insert(after.id, after.clone());
         if let Some(event) = transition.event {
             self.outbox.insert(event.id, OutboxEntry::new(event));
+        }
+        if let Some(entry) = transition.audit {
+            self.audit.push(entry);
         }
         Some(after)
     }
@@ -738,18 +757,27 @@ impl Storage for MemoryStorage {
         limit: u32,
     ) -> Result<Vec<RewardEntry>, StorageError> {
         let data = self.data()?;
-        let mut entries: Vec<&RewardEntry> = data
-            .ledger
-            .values()
-            .filter(|entry| entry.beneficiary == beneficiary)
-            .filter(|entry| {
-                after.is_none_or(|cursor| {
-                    (entry.created_at, entry.id) < (cursor.created_at, cursor.id)
-                })
-            })
-            .collect();
-        entries.sort_by_key(|entry| std::cmp::Reverse((entry.created_at, entry.id)));
-        Ok(entries.into_iter().take(limit as usize).cloned().collect())
+        Ok(newest_first(
+            data.ledger
+                .values()
+                .filter(|entry| entry.beneficiary == beneficiary),
+            after,
+            limit,
+        ))
+    }
+
+    async fn rewards_with_status(
+        &self,
+        status: RewardStatus,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        let data = self.data()?;
+        Ok(newest_first(
+            data.ledger.values().filter(|entry| entry.status == status),
+            after,
+            limit,
+        ))
     }
 
     async fn transition_reward(

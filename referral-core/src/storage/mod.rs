@@ -64,7 +64,7 @@ use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
-use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
+use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
 
@@ -283,9 +283,20 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<RewardEntry>, StorageError>;
 
+    /// Every user's entries with `status` (the admins' review queue), newest first
+    /// (`created_at` descending, then `id` descending), strictly after `after` in that
+    /// order, at most `limit` of them.
+    async fn rewards_with_status(
+        &self,
+        status: RewardStatus,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError>;
+
     /// Moves a reward from `transition.from` to `transition.to`, atomically with its effects:
     /// the reason (when given) and `updated_at` are set, the beneficiary's approved and
-    /// pending sums and the referral's points follow, and the transition's event is queued.
+    /// pending sums and the referral's points follow, and the transition's event and audit
+    /// entry (when it carries them) are written.
     /// Only while the reward is still `from`: returns the entry as stored after the change,
     /// or `None` (writing nothing) when there is no such reward or it is no longer `from`.
     /// Of concurrent transitions out of one status, exactly one returns `Some`: a pending

@@ -211,7 +211,7 @@ pub struct ReferralCounts {
 }
 
 /// One entry of the audit log: who changed what, written in the transaction of the change.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     /// Id (UUID v7).
     pub id: Uuid,
@@ -292,6 +292,11 @@ pub mod audit_actions {
     pub const ENABLED: &str = "user.enabled";
     /// Roles and the disabled state changed at once (details name both).
     pub const ACCESS_CHANGED: &str = "user.access_changed";
+    /// A reward was approved by hand (target: its beneficiary; details: `reward_id`,
+    /// `from`, `to`, `points`, `reason`).
+    pub const REWARD_APPROVED: &str = "reward.approved";
+    /// A reward was revoked by hand (details as for [`REWARD_APPROVED`]).
+    pub const REWARD_REVOKED: &str = "reward.revoked";
 }
 
 impl AccessChange {

@@ -14,7 +14,7 @@ use crate::email::Email;
 use crate::password::PasswordHash;
 use crate::rate_limit::{RateKey, RateWindow};
 use crate::referral_code::ReferralCode;
-use crate::rewards::{RewardApproval, RewardEntry, RewardTransition};
+use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::storage::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
     DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
@@ -96,6 +96,8 @@ pub enum StorageCall {
     PendingRewards,
     /// [`Storage::list_rewards`].
     ListRewards,
+    /// [`Storage::rewards_with_status`].
+    RewardsWithStatus,
     /// [`Storage::transition_reward`].
     TransitionReward,
     /// [`Storage::record_conversion`].
@@ -337,6 +339,19 @@ impl Storage for PausingStorage {
         self.step(
             StorageCall::ListRewards,
             self.inner.list_rewards(beneficiary, after, limit),
+        )
+        .await
+    }
+
+    async fn rewards_with_status(
+        &self,
+        status: RewardStatus,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        self.step(
+            StorageCall::RewardsWithStatus,
+            self.inner.rewards_with_status(status, after, limit),
         )
         .await
     }

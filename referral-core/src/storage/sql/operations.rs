@@ -265,6 +265,9 @@ where
         if let Some(event) = &transition.event {
             self.insert_outbox(&mut **tx, event).await?;
         }
+        if let Some(audit) = &transition.audit {
+            self.insert_audit(tx, audit).await?;
+        }
         Ok(Some(entry))
     }
 
@@ -908,6 +911,34 @@ where
                 self.fetch_rewards(
                     sqlx::query_as(&self.queries.list_rewards_after)
                         .bind(beneficiary)
+                        .bind(to_micros(cursor.created_at))
+                        .bind(cursor.id)
+                        .bind(i64::from(limit)),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn rewards_with_status(
+        &self,
+        status: RewardStatus,
+        after: Option<RewardCursor>,
+        limit: u32,
+    ) -> Result<Vec<RewardEntry>, StorageError> {
+        match after {
+            None => {
+                self.fetch_rewards(
+                    sqlx::query_as(&self.queries.rewards_with_status)
+                        .bind(status.as_str())
+                        .bind(i64::from(limit)),
+                )
+                .await
+            }
+            Some(cursor) => {
+                self.fetch_rewards(
+                    sqlx::query_as(&self.queries.rewards_with_status_after)
+                        .bind(status.as_str())
                         .bind(to_micros(cursor.created_at))
                         .bind(cursor.id)
                         .bind(i64::from(limit)),

@@ -143,6 +143,10 @@ pub(crate) struct Queries {
     pub(crate) list_rewards: String,
     /// `$1` beneficiary, `$2` cursor's `created_at`, `$3` cursor's id, `$4` limit.
     pub(crate) list_rewards_after: String,
+    /// `$1` status, `$2` limit.
+    pub(crate) rewards_with_status: String,
+    /// `$1` status, `$2` cursor's `created_at`, `$3` cursor's id, `$4` limit.
+    pub(crate) rewards_with_status_after: String,
     /// `$1` id, `$2` the status it must have, `$3` the new one, `$4` reason (or keep),
     /// `$5` now: the entry as changed.
     pub(crate) transition_reward: String,
@@ -419,6 +423,19 @@ impl Queries {
                 "SELECT ",
                 reward_columns!(),
                 " FROM {reward_ledger} WHERE beneficiary_id = $1 \
+                 AND (created_at, id) < ($2, $3) \
+                 ORDER BY created_at DESC, id DESC LIMIT $4"
+            )),
+            rewards_with_status: r(concat!(
+                "SELECT ",
+                reward_columns!(),
+                " FROM {reward_ledger} WHERE status = $1 \
+                 ORDER BY created_at DESC, id DESC LIMIT $2"
+            )),
+            rewards_with_status_after: r(concat!(
+                "SELECT ",
+                reward_columns!(),
+                " FROM {reward_ledger} WHERE status = $1 \
                  AND (created_at, id) < ($2, $3) \
                  ORDER BY created_at DESC, id DESC LIMIT $4"
             )),

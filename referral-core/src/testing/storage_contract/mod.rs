@@ -216,6 +216,8 @@ macro_rules! __storage_contract_cases {
             approving_and_revoking_move_the_points,
             a_reward_leaves_a_status_only_once,
             rewards_are_listed_newest_first_and_the_cursor_continues,
+            rewards_of_one_status_are_listed_across_users_newest_first,
+            a_decided_transition_writes_its_audit_entry_with_it,
             a_conversion_is_recorded_once_per_external_id,
             a_conversion_for_an_unknown_user_writes_nothing,
             // rate limits

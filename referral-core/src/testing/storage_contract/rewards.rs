@@ -5,7 +5,7 @@ use time::Duration;
 use uuid::Uuid;
 
 use crate::rewards::{RewardApproval, RewardEntry, RewardKind, RewardStatus};
-use crate::storage::{ConversionRecord, ReferralRecord, RewardCursor, Storage};
+use crate::storage::{AuditEntry, ConversionRecord, ReferralRecord, RewardCursor, Storage};
 
 use super::setup::*;
 
@@ -157,6 +157,105 @@ pub async fn rewards_are_listed_newest_first_and_the_cursor_continues(storage: &
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Every user's rewards of one status are listed newest first, the cursor continues without
+/// gaps, and other statuses stay out.
+pub async fn rewards_of_one_status_are_listed_across_users_newest_first(storage: &dyn Storage) {
+    let alice = register(storage, "alice", T0).await.user;
+    let bob = register(storage, "bob", T0).await.user;
+    let mut held_ids = Vec::new();
+    for i in 0..4 {
+        let referrer = if i % 2 == 0 { &alice } else { &bob };
+        let new = register_referred(
+            storage,
+            &format!("held{i}"),
+            referrer,
+            at(Duration::seconds(i)),
+            held(100, RewardApproval::Review),
+        )
+        .await;
+        held_ids.extend(
+            new.referral
+                .into_iter()
+                .flat_map(|r| r.rewards)
+                .map(|e| e.id),
+        );
+    }
+    register_referred(
+        storage,
+        "paid",
+        &alice,
+        at(Duration::seconds(10)),
+        points(100, 0, 0),
+    )
+    .await;
+    let pending = storage
+        .rewards_with_status(RewardStatus::Pending, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 4);
+    assert!(pending.iter().all(|e| e.status == RewardStatus::Pending));
+    held_ids.reverse();
+    assert_eq!(pending.iter().map(|e| e.id).collect::<Vec<_>>(), held_ids);
+    let first = storage
+        .rewards_with_status(RewardStatus::Pending, None, 3)
+        .await
+        .unwrap();
+    let last = &first[2];
+    let rest = storage
+        .rewards_with_status(
+            RewardStatus::Pending,
+            Some(RewardCursor {
+                created_at: last.created_at,
+                id: last.id,
+            }),
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!([first, rest].concat(), pending);
+    let approved = storage
+        .rewards_with_status(RewardStatus::Approved, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0].beneficiary, alice.id);
+    assert!(storage
+        .rewards_with_status(RewardStatus::Revoked, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A transition carrying an audit entry writes it with the change; one that does not apply
+/// writes no entry.
+pub async fn a_decided_transition_writes_its_audit_entry_with_it(storage: &dyn Storage) {
+    let (referrer, entry) = referrer_with_pending(storage, RewardApproval::Review).await;
+    let now = at(Duration::minutes(1));
+    let audited = |transition: crate::rewards::RewardTransition| {
+        let audit = AuditEntry {
+            id: Uuid::now_v7(),
+            actor_id: Some(referrer.id),
+            action: "reward.approved".to_owned(),
+            target_id: Some(entry.beneficiary),
+            details: serde_json::json!({ "reward_id": entry.id }),
+            at: now,
+        };
+        (
+            crate::rewards::RewardTransition {
+                audit: Some(audit.clone()),
+                ..transition
+            },
+            audit,
+        )
+    };
+    let (first, audit) = audited(approve(&entry, now));
+    assert!(storage.transition_reward(first).await.unwrap().is_some());
+    assert_eq!(storage.audit_log(None, 10).await.unwrap(), vec![audit]);
+    let (again, _) = audited(approve(&entry, now));
+    assert_eq!(storage.transition_reward(again).await.unwrap(), None);
+    assert_eq!(storage.audit_log(None, 10).await.unwrap().len(), 1);
 }
 
 /// A conversion is recorded once per (user, kind, external id): again, nothing is written.

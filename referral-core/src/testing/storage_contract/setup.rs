@@ -278,6 +278,7 @@ pub(super) fn approve(entry: &RewardEntry, at: OffsetDateTime) -> RewardTransiti
         reason: None,
         at,
         event: Some(event_about(entry.beneficiary, at)),
+        audit: None,
     }
 }
 
@@ -290,6 +291,7 @@ pub(super) fn revoke(entry: &RewardEntry, at: OffsetDateTime, reason: &str) -> R
         reason: Some(reason.to_owned()),
         at,
         event: Some(event_about(entry.beneficiary, at)),
+        audit: None,
     }
 }
 
