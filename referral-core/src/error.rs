@@ -74,6 +74,9 @@ pub enum Error {
     /// No reward has that id.
     #[error("No reward has that id")]
     UnknownReward,
+    /// No dead letter has that id (unknown, or queued again already).
+    #[error("No dead letter has that id")]
+    UnknownDeadLetter,
     /// A reward status change the lifecycle does not allow (only pending → approved,
     /// pending → revoked and approved → revoked are).
     #[error("A {} reward cannot become {}", from.as_str(), to.as_str())]
@@ -163,7 +166,7 @@ impl Error {
             Error::InvalidRefreshToken => "invalid_refresh_token",
             Error::InvalidVerificationToken => "invalid_verification_token",
             Error::EmailNotVerified => "email_not_verified",
-            Error::UnknownUser | Error::UnknownReward => "not_found",
+            Error::UnknownUser | Error::UnknownReward | Error::UnknownDeadLetter => "not_found",
             Error::InvalidTransition { .. } => "invalid_transition",
             Error::RateLimited { .. } => "rate_limited",
             Error::PayloadTooLarge { .. } => "payload_too_large",
@@ -189,7 +192,7 @@ impl Error {
                 400
             }
             Error::EmailNotVerified => 403,
-            Error::UnknownUser | Error::UnknownReward => 404,
+            Error::UnknownUser | Error::UnknownReward | Error::UnknownDeadLetter => 404,
             Error::InvalidTransition { .. } => 409,
             Error::InvalidCredentials | Error::Unauthorized | Error::InvalidRefreshToken => 401,
             Error::Forbidden | Error::AccountDisabled => 403,
@@ -249,6 +252,7 @@ mod tests {
             (Error::EmailNotVerified, 403, "email_not_verified"),
             (Error::UnknownUser, 404, "not_found"),
             (Error::UnknownReward, 404, "not_found"),
+            (Error::UnknownDeadLetter, 404, "not_found"),
             (
                 Error::InvalidTransition {
                     from: crate::rewards::RewardStatus::Revoked,

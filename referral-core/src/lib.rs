@@ -86,19 +86,20 @@ pub use engine::{
     AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
     AuditPage, ClickQueueStats, ConversionOutcome, Engine, EngineBuilder, Event, EventType,
     NewAccount, Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage, CLICK_BATCH,
-    CLICK_QUEUE_CAPACITY, CLICK_WINDOW, DEFAULT_PAGE_SIZE, MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE,
-    MAX_REASON_CHARS, RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE,
-    VERIFICATION_SENT_MESSAGE,
+    CLICK_QUEUE_CAPACITY, CLICK_WINDOW, DEFAULT_PAGE_SIZE, MAX_ADJUSTMENT_POINTS,
+    MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE, MAX_REASON_CHARS, RECENT_WINDOW, RESET_DONE_MESSAGE,
+    RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 pub use error::{Error, FieldError};
 pub use event_handler::{EventHandler, HandlerError};
 #[cfg(feature = "http")]
 pub use http::{
-    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, AdminRewardsQuery,
-    AdminUsersQuery, ApiRequest, ApiResponse, Endpoint, EndpointSpec, Health, LoginRequest,
-    MessageBody, Method, Mount, PathParams, Problem, ReferralCodeRequest, ReferralsQuery,
-    RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest, ResetRequest, RevokeRequest,
-    Scope, VerifyEmailRequest, API_PREFIX, JSON, MAX_BODY_BYTES, PROBLEM_JSON,
+    openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, AdjustmentRequest,
+    AdminRewardsQuery, AdminUsersQuery, ApiRequest, ApiResponse, ConversionRequest, Endpoint,
+    EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount, PathParams, Problem,
+    ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody,
+    ResetConfirmRequest, ResetRequest, RevokeRequest, Scope, VerifyEmailRequest, API_PREFIX, JSON,
+    MAX_BODY_BYTES, PROBLEM_JSON,
 };
 #[cfg(feature = "mail-api")]
 pub use mailer::{ApiKey, ApiMailer, ApiSettings, Provider};
@@ -107,7 +108,10 @@ pub use mailer::{
 };
 #[cfg(feature = "smtp")]
 pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
-pub use outbox::{DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy};
+pub use outbox::{
+    DeadLetterPage, DeadLetterView, DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy,
+    REDELIVERY_QUEUED_MESSAGE,
+};
 pub use password::{
     Argon2Params, HashingLimits, Password, PasswordHash, PasswordHasher, PasswordProblem,
     DEFAULT_WAITING_PER_SLOT, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,

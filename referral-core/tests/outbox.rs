@@ -215,7 +215,7 @@ async fn a_rejected_message_becomes_a_dead_letter_at_once_with_the_reason_and_ca
     let id = letters[0].message.id;
     assert!(h
         .storage
-        .redeliver_outbox(id, h.engine.now())
+        .redeliver_outbox(id, h.engine.now(), None)
         .await
         .unwrap());
     assert_eq!(round(&h.engine).await, sent(1));
@@ -223,7 +223,7 @@ async fn a_rejected_message_becomes_a_dead_letter_at_once_with_the_reason_and_ca
     assert!(h.storage.dead_letters(None, 10).await.unwrap().is_empty());
     assert!(
         !h.storage
-            .redeliver_outbox(id, h.engine.now())
+            .redeliver_outbox(id, h.engine.now(), None)
             .await
             .unwrap(),
         "only a dead letter is redelivered"
@@ -313,7 +313,7 @@ async fn an_engine_built_without_a_mailer_sends_nothing_and_keeps_the_message_as
         config().build().unwrap(),
     );
     assert!(storage
-        .redeliver_outbox(letters[0].message.id, mailed.now())
+        .redeliver_outbox(letters[0].message.id, mailed.now(), None)
         .await
         .unwrap());
     assert_eq!(round(&mailed).await, sent(1));

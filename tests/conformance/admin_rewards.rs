@@ -18,21 +18,27 @@ const ADMIN: &str = "boss@example.com";
 
 /// Every endpoint of this file, as (method, path) with `{id}` for a reward id and `{user}`
 /// for a user id.
-const ENDPOINTS: [(&str, &str); 3] = [
+const ENDPOINTS: [(&str, &str); 5] = [
     ("GET", "/api/admin/rewards"),
     ("POST", "/api/admin/rewards/{id}/approve"),
     ("POST", "/api/admin/rewards/{id}/revoke"),
+    ("POST", "/api/admin/users/{user}/adjustments"),
+    ("POST", "/api/admin/users/{user}/conversions"),
 ];
 
 /// The shared set-up: a server, its admin, and `ann`, a plain user who refers people.
-struct Desk {
-    server: TestServer,
-    boss: Account,
-    ann: Account,
+pub struct Desk {
+    /// The server.
+    pub server: TestServer,
+    /// Its admin (from `ADMIN_EMAILS`).
+    pub boss: Account,
+    /// A plain user (role `user` only) who refers people.
+    pub ann: Account,
 }
 
 impl Desk {
-    async fn open(target: Target) -> Self {
+    /// A fresh server with its admin and ann signed up.
+    pub async fn open(target: Target) -> Self {
         let server = TestServer::start_with(target, |config| {
             config.admin_emails([ADMIN]).reward_policy(RewardPolicy {
                 approval: RewardApproval::OnEmailVerified,
@@ -63,7 +69,7 @@ impl Desk {
     }
 
     /// `method path` as the admin, with `body`.
-    async fn as_boss(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    pub async fn as_boss(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
         call(&self.server, method, path, Some(self.boss.access()), body).await
     }
 
@@ -300,6 +306,182 @@ pub async fn an_unknown_or_malformed_reward_id_answers_404_not_found(target: Tar
     for id in [uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned()] {
         desk.approve(&id).await.expect_problem(404, "not_found");
         desk.revoke(&id, "fraud")
+            .await
+            .expect_problem(404, "not_found");
+    }
+}
+
+pub async fn the_admin_user_view_shows_email_verified_and_the_users_reward_flags(target: Target) {
+    let desk = Desk::open(target).await;
+    desk.server
+        .register("someone@mailinator.com", Some(desk.ann.code()))
+        .await;
+    desk.pending_reward("plain").await;
+    let path = format!("/api/admin/users/{}", desk.ann.id());
+    let detail = desk.as_boss("GET", &path, None).await.expect_json(200);
+    assert_eq!(detail["email_verified"], false);
+    assert_eq!(detail["flags"], json!(["disposable_email"]));
+    let boss = format!("/api/admin/users/{}", desk.boss.id());
+    let detail = desk.as_boss("GET", &boss, None).await.expect_json(200);
+    assert_eq!(detail["flags"], json!([]));
+    let listed = desk
+        .as_boss("GET", "/api/admin/users?query=ann", None)
+        .await
+        .expect_json(200);
+    assert_eq!(listed["users"][0]["email_verified"], false);
+}
+
+async fn adjust(desk: &Desk, user: &str, body: Value) -> super::Reply {
+    let path = format!("/api/admin/users/{user}/adjustments");
+    desk.as_boss("POST", &path, Some(&body)).await
+}
+
+pub async fn an_adjustment_answers_201_moves_the_total_and_is_audited(target: Target) {
+    let desk = Desk::open(target).await;
+    let reward = adjust(
+        &desk,
+        desk.ann.id(),
+        json!({ "points": 250, "reason": " goodwill " }),
+    )
+    .await
+    .expect_json(201);
+    assert_uuid(&reward["id"]);
+    assert_eq!(reward["kind"], "adjustment");
+    assert_eq!(reward["status"], "approved");
+    assert_eq!(reward["points"], 250);
+    assert_eq!(reward["reason"], "goodwill");
+    assert_eq!(reward["referral_user_id"], Value::Null);
+    assert_eq!(desk.ann_points().await, (json!(250), json!(0)));
+    adjust(
+        &desk,
+        desk.ann.id(),
+        json!({ "points": -300, "reason": "correction" }),
+    )
+    .await
+    .expect_json(201);
+    assert_eq!(desk.ann_points().await, (json!(-50), json!(0)));
+    let mine = desk
+        .server
+        .get_as("/api/rewards", desk.ann.access())
+        .await
+        .expect_json(200);
+    assert_eq!(mine["rewards"][0]["points"], -300);
+    let entry = desk.last_audit().await;
+    assert_eq!(entry["action"], "reward.adjusted");
+    assert_eq!(entry["actor_id"], desk.boss.id());
+    assert_eq!(entry["target_id"], desk.ann.id());
+    assert_eq!(entry["details"]["points"], -300);
+    assert_eq!(entry["details"]["reason"], "correction");
+}
+
+pub async fn a_bad_adjustment_answers_422_or_400_and_an_unknown_user_404(target: Target) {
+    let desk = Desk::open(target).await;
+    for points in [0, 1_000_001, -1_000_001] {
+        adjust(
+            &desk,
+            desk.ann.id(),
+            json!({ "points": points, "reason": "x" }),
+        )
+        .await
+        .expect_field_error("points", "out_of_range");
+    }
+    for reason in ["", "  ", &"x".repeat(501)] {
+        adjust(
+            &desk,
+            desk.ann.id(),
+            json!({ "points": 5, "reason": reason }),
+        )
+        .await
+        .expect_field_error("reason", "invalid_length");
+    }
+    for body in [
+        json!({ "points": 5 }),
+        json!({ "points": 1.5, "reason": "x" }),
+        json!({ "points": "5", "reason": "x" }),
+    ] {
+        adjust(&desk, desk.ann.id(), body)
+            .await
+            .expect_problem(400, "invalid_json");
+    }
+    for user in [uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned()] {
+        adjust(&desk, &user, json!({ "points": 5, "reason": "x" }))
+            .await
+            .expect_problem(404, "not_found");
+    }
+    assert_eq!(desk.ann_points().await, (json!(0), json!(0)));
+}
+
+pub async fn a_conversion_answers_201_approves_held_rewards_and_a_repeat_200(target: Target) {
+    let server = TestServer::start_with(target, |config| {
+        config.admin_emails([ADMIN]).reward_policy(RewardPolicy {
+            approval: RewardApproval::OnConversion,
+            conversion: 30,
+            ..RewardPolicy::default()
+        })
+    })
+    .await;
+    let boss = server.register(ADMIN, None).await;
+    let ann = server.register("ann@example.com", None).await;
+    let buyer = server.register("buyer@example.com", Some(ann.code())).await;
+    let path = format!("/api/admin/users/{}/conversions", buyer.id());
+    let body = json!({ "kind": "purchase", "external_id": "order-1", "value": 4200 });
+    let first = call(&server, "POST", &path, Some(boss.access()), Some(&body))
+        .await
+        .expect_json(201);
+    assert_eq!(first["recorded"], true);
+    let rewards = first["rewards"].as_array().expect("rewards");
+    assert_eq!(
+        rewards.len(),
+        2,
+        "the held referral reward and the conversion's"
+    );
+    let stats = server
+        .get_as("/api/referral-stats", ann.access())
+        .await
+        .expect_json(200);
+    assert_eq!(stats["total_reward_points"], 130);
+    let again = call(&server, "POST", &path, Some(boss.access()), Some(&body))
+        .await
+        .expect_json(200);
+    assert_eq!(again, json!({ "recorded": false, "rewards": [] }));
+    let audit = call(
+        &server,
+        "GET",
+        "/api/admin/audit",
+        Some(boss.access()),
+        None,
+    )
+    .await
+    .expect_json(200);
+    let entries = audit["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "the repeat is not audited");
+    assert_eq!(entries[0]["action"], "conversion.recorded");
+    assert_eq!(entries[0]["actor_id"], boss.id());
+    assert_eq!(entries[0]["target_id"], buyer.id());
+    assert_eq!(entries[0]["details"]["external_id"], "order-1");
+}
+
+pub async fn a_bad_conversion_answers_422_or_400_and_an_unknown_user_404(target: Target) {
+    let desk = Desk::open(target).await;
+    let path = format!("/api/admin/users/{}/conversions", desk.ann.id());
+    for (body, field) in [
+        (json!({ "kind": " ", "external_id": "1" }), "kind"),
+        (
+            json!({ "kind": "purchase", "external_id": "x".repeat(201) }),
+            "external_id",
+        ),
+    ] {
+        desk.as_boss("POST", &path, Some(&body))
+            .await
+            .expect_field_error(field, "invalid_length");
+    }
+    desk.as_boss("POST", &path, Some(&json!({ "kind": "purchase" })))
+        .await
+        .expect_problem(400, "invalid_json");
+    for user in [uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned()] {
+        let path = format!("/api/admin/users/{user}/conversions");
+        let body = json!({ "kind": "purchase", "external_id": "1" });
+        desk.as_boss("POST", &path, Some(&body))
             .await
             .expect_problem(404, "not_found");
     }

@@ -25,6 +25,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_events;
 pub mod admin_rewards;
 pub mod bodies;
 pub mod clicks;
@@ -781,6 +782,17 @@ macro_rules! conformance_tests {
                 revoking_needs_a_reason_and_takes_the_points_back,
                 a_transition_the_lifecycle_forbids_answers_409_invalid_transition,
                 an_unknown_or_malformed_reward_id_answers_404_not_found,
+                the_admin_user_view_shows_email_verified_and_the_users_reward_flags,
+                an_adjustment_answers_201_moves_the_total_and_is_audited,
+                a_bad_adjustment_answers_422_or_400_and_an_unknown_user_404,
+                a_conversion_answers_201_approves_held_rewards_and_a_repeat_200,
+                a_bad_conversion_answers_422_or_400_and_an_unknown_user_404,
+            ],
+            admin_events: [
+                dead_letter_endpoints_refuse_without_a_token_and_without_the_permission,
+                dead_letters_are_listed_newest_first_without_their_payload,
+                redelivering_a_dead_letter_answers_202_and_is_audited,
+                redelivering_an_unknown_dead_letter_answers_404_not_found,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

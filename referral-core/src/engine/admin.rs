@@ -5,14 +5,16 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::referrals::check_limit;
-use super::{Engine, ReferralStats};
+use super::{Engine, EventType, ReferralStats};
 use crate::email::Email;
 use crate::error::Error;
 use crate::permissions::{self, Role};
+use crate::rewards::RewardFlag;
 use crate::storage::{AccessChange, AccessOutcome, AuditEntry, StorageError, UserSearch};
 use crate::user::UserRecord;
 
@@ -40,6 +42,8 @@ pub struct AdminUser {
     pub roles: Vec<String>,
     /// Whether the user is disabled.
     pub disabled: bool,
+    /// Whether they verified their email address.
+    pub email_verified: bool,
     /// When they were disabled (RFC 3339, UTC), or `null`.
     #[serde(with = "crate::timestamp::option")]
     #[cfg_attr(feature = "http", schema(value_type = Option<String>, format = DateTime))]
@@ -89,6 +93,10 @@ pub struct AdminUserDetail {
     pub referrer: Option<AdminReferrer>,
     /// Their referral statistics, as they see them.
     pub stats: ReferralStats,
+    /// The fraud flags raised on their newest 100 reward ledger entries (`self_referral`,
+    /// `disposable_email`, `velocity`), each once, in that order.
+    #[cfg_attr(feature = "http", schema(value_type = Vec<String>))]
+    pub flags: Vec<RewardFlag>,
 }
 
 /// One entry of the audit log, as `GET /api/admin/audit` shows it.
@@ -195,6 +203,20 @@ impl Engine {
         roles: Option<Vec<Role>>,
         disabled: Option<bool>,
     ) -> Result<UserRecord, Error> {
+        let roles_event = roles.as_ref().map(|roles| {
+            self.event(
+                EventType::UserUpdated,
+                Some(user),
+                json!({ "user_id": user, "roles": permissions::dedup_roles(roles.clone()) }),
+            )
+        });
+        let disabled_event = (disabled == Some(true)).then(|| {
+            self.event(
+                EventType::UserDisabled,
+                Some(user),
+                json!({ "user_id": user }),
+            )
+        });
         let change = AccessChange {
             user,
             roles,
@@ -202,9 +224,12 @@ impl Engine {
             now: self.now(),
             actor_id: actor.map(|actor| actor.id),
             audit_id: Uuid::now_v7(),
+            roles_event,
+            disabled_event,
         };
         match self.inner.storage.change_user_access(change).await {
             Ok(AccessOutcome::Changed(user, entry)) => {
+                self.wake_outbox();
                 tracing::info!(
                     user = %user.id,
                     actor = ?entry.actor_id,
@@ -387,10 +412,21 @@ impl Engine {
                 }),
             None => None,
         };
+        let mut flags: Vec<RewardFlag> = self
+            .inner
+            .storage
+            .list_rewards(user.id, None, super::MAX_PAGE_SIZE)
+            .await?
+            .into_iter()
+            .flat_map(|entry| entry.flags)
+            .collect();
+        flags.sort_unstable();
+        flags.dedup();
         Ok(AdminUserDetail {
             user: admin_user(user, stats.total_referrals, stats.total_reward_points),
             referrer,
             stats,
+            flags,
         })
     }
 
@@ -417,6 +453,7 @@ fn admin_user(user: &UserRecord, referrals: u64, reward_points: i64) -> AdminUse
         email: user.email.to_string(),
         roles: user.roles.iter().map(ToString::to_string).collect(),
         disabled: user.disabled_at.is_some(),
+        email_verified: user.email_verified,
         disabled_at: user.disabled_at,
         referral_code: user.referral_code.to_string(),
         referred_by: user.referred_by,
@@ -427,11 +464,11 @@ fn admin_user(user: &UserRecord, referrals: u64, reward_points: i64) -> AdminUse
 }
 
 /// A cursor naming the last row of a page by its id.
-fn encode_id_cursor(id: Uuid) -> String {
+pub(crate) fn encode_id_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.simple().to_string())
 }
 
-fn decode_id_cursor(raw: &str) -> Result<Uuid, Error> {
+pub(crate) fn decode_id_cursor(raw: &str) -> Result<Uuid, Error> {
     URL_SAFE_NO_PAD
         .decode(raw.trim())
         .ok()

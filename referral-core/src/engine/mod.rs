@@ -40,6 +40,7 @@ use crate::visitor::VisitorKeys;
 use clicks::ClickQueue;
 
 pub use accounts::{NewAccount, Registered};
+pub(crate) use admin::{decode_id_cursor, encode_id_cursor};
 pub use admin::{
     AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
     AuditPage,
@@ -47,14 +48,15 @@ pub use admin::{
 pub use clicks::{ClickQueueStats, CLICK_BATCH, CLICK_QUEUE_CAPACITY, CLICK_WINDOW};
 pub use events::{Event, EventType};
 pub(crate) use events::{EVENT_TOPIC, LEGACY_EVENT_TOPIC_PREFIX};
-pub(crate) use referrals::check_limit;
+pub(crate) use referrals::{check_limit, one_page};
 pub use referrals::{
     Referral, ReferralPage, ReferralStats, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RECENT_WINDOW,
 };
 pub(crate) use reset::RESET_MAIL_TOPIC;
 pub use reset::{RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE};
 pub use rewards::{
-    ConversionOutcome, Reward, RewardPage, MAX_CONVERSION_ID_BYTES, MAX_REASON_CHARS,
+    ConversionOutcome, Reward, RewardPage, MAX_ADJUSTMENT_POINTS, MAX_CONVERSION_ID_BYTES,
+    MAX_REASON_CHARS,
 };
 pub(crate) use verification::VERIFICATION_MAIL_TOPIC;
 pub use verification::VERIFICATION_SENT_MESSAGE;

@@ -25,6 +25,9 @@ pub const MAX_CONVERSION_ID_BYTES: usize = 200;
 /// Longest reason an admin gives for a revocation or an adjustment, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// The largest number of points one adjustment adds or takes.
+pub const MAX_ADJUSTMENT_POINTS: i64 = 1_000_000;
+
 /// A ledger entry as answers show it (`Reward` in the contract).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
@@ -80,8 +83,9 @@ pub struct RewardPage {
     pub next_cursor: Option<String>,
 }
 
-/// What [`Engine::record_conversion`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What [`Engine::record_conversion`] did (the body of the admin route's answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct ConversionOutcome {
     /// `false` when this (user, kind, external id) was recorded before: nothing was written.
     pub recorded: bool,
@@ -179,6 +183,67 @@ impl Engine {
         .await
     }
 
+    /// An admin (`actor`; `None`: the operator) adds `points` to user `user`'s total, or takes
+    /// them when negative, for `reason`: an approved ledger entry of kind `adjustment`,
+    /// written with its `reward.created` event and an audit entry in one transaction. Points
+    /// are a non-zero whole number from -[`MAX_ADJUSTMENT_POINTS`] to
+    /// [`MAX_ADJUSTMENT_POINTS`]; a total may go below zero.
+    ///
+    /// Errors: [`Error::Validation`] (`points`, `reason`); [`Error::UserNotFound`].
+    pub async fn adjust_points(
+        &self,
+        actor: Option<&UserRecord>,
+        user: Uuid,
+        points: i64,
+        reason: &str,
+    ) -> Result<Reward, Error> {
+        if points == 0 || points.abs() > MAX_ADJUSTMENT_POINTS {
+            return Err(Error::invalid(
+                "points",
+                "out_of_range",
+                &format!(
+                    "points must be a whole number from -{MAX_ADJUSTMENT_POINTS} to \
+                     {MAX_ADJUSTMENT_POINTS}, not 0"
+                ),
+            ));
+        }
+        let reason = reason_field(reason)?;
+        let now = self.now();
+        let entry = RewardEntry {
+            id: Uuid::now_v7(),
+            beneficiary: user,
+            referral_user: None,
+            kind: RewardKind::Adjustment,
+            points,
+            status: RewardStatus::Approved,
+            approval: RewardApproval::OnSignup,
+            flags: Vec::new(),
+            reason: Some(reason.to_owned()),
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = AuditEntry {
+            id: Uuid::now_v7(),
+            actor_id: actor.map(|actor| actor.id),
+            action: audit_actions::POINTS_ADJUSTED.to_owned(),
+            target_id: Some(user),
+            details: json!({ "reward_id": entry.id, "points": points, "reason": reason }),
+            at: now,
+        };
+        let event = self.reward_created_event(&entry);
+        if !self
+            .inner
+            .storage
+            .add_reward(entry.clone(), vec![event], audit)
+            .await?
+        {
+            return Err(Error::UserNotFound);
+        }
+        self.wake_outbox();
+        tracing::info!(user = %user, points, "points adjusted");
+        Ok(entry.into())
+    }
+
     /// Moves reward `id` to `to` (the app approving or revoking it), with `reason` kept on
     /// the entry: pending → approved, pending → revoked, approved → revoked. The audit log
     /// records it as the operator's.
@@ -262,6 +327,35 @@ impl Engine {
         external_id: &str,
         value: i64,
     ) -> Result<ConversionOutcome, Error> {
+        self.convert(None, user_id, kind, external_id, value).await
+    }
+
+    /// Records a conversion as [`record_conversion`](Self::record_conversion) does, on an
+    /// admin's word (`POST /api/admin/users/{id}/conversions`): a recording writes an audit
+    /// entry naming `actor` in its transaction; a repeat writes nothing.
+    ///
+    /// Errors: as `record_conversion`.
+    pub async fn record_conversion_as(
+        &self,
+        actor: &UserRecord,
+        user_id: Uuid,
+        kind: &str,
+        external_id: &str,
+        value: i64,
+    ) -> Result<ConversionOutcome, Error> {
+        self.convert(Some(actor.id), user_id, kind, external_id, value)
+            .await
+    }
+
+    /// Records a conversion; audited when an admin (`actor`) reported it.
+    async fn convert(
+        &self,
+        actor: Option<Uuid>,
+        user_id: Uuid,
+        kind: &str,
+        external_id: &str,
+        value: i64,
+    ) -> Result<ConversionOutcome, Error> {
         let kind = conversion_field("kind", kind)?;
         let external_id = conversion_field("external_id", external_id)?;
         let storage = &self.inner.storage;
@@ -302,8 +396,21 @@ impl Engine {
             value,
             recorded_at: now,
         };
+        let audit = actor.map(|actor| AuditEntry {
+            id: Uuid::now_v7(),
+            actor_id: Some(actor),
+            action: audit_actions::CONVERSION_RECORDED.to_owned(),
+            target_id: Some(user.id),
+            details: json!({
+                "conversion_id": conversion.id,
+                "kind": conversion.kind,
+                "external_id": conversion.external_id,
+                "value": conversion.value,
+            }),
+            at: now,
+        });
         match storage
-            .record_conversion(conversion, approvals, grants, outbox)
+            .record_conversion(conversion, approvals, grants, outbox, audit)
             .await?
         {
             None => Ok(ConversionOutcome {

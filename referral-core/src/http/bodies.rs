@@ -105,6 +105,28 @@ pub struct RevokeRequest {
     pub reason: String,
 }
 
+/// `POST /admin/users/{id}/adjustments`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AdjustmentRequest {
+    /// Points to add (negative: to take), non-zero, at most 1,000,000 either way.
+    pub points: i64,
+    /// Why: 1 to 500 characters, kept on the entry and in the audit log.
+    pub reason: String,
+}
+
+/// `POST /admin/users/{id}/conversions`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ConversionRequest {
+    /// What the user did (`purchase`), as the app names it: 1 to 200 bytes.
+    pub kind: String,
+    /// The app's own id for it (an order number), 1 to 200 bytes: recording the same
+    /// (user, kind, external id) again changes nothing.
+    pub external_id: String,
+    /// Its value in the app's unit (default 0).
+    #[serde(default)]
+    pub value: i64,
+}
+
 /// An answer that is only a sentence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MessageBody {

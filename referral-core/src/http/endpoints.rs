@@ -9,7 +9,8 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::permissions::{
-    AdminAudit, AdminRewardsRead, AdminRewardsWrite, AdminUsersRead, AdminUsersWrite, Permission,
+    AdminAudit, AdminEvents, AdminRewardsRead, AdminRewardsWrite, AdminUsersRead, AdminUsersWrite,
+    Permission,
 };
 
 /// The prefix the contract is mounted under unless the app chooses another.
@@ -131,6 +132,14 @@ pub enum Endpoint {
     AdminApproveReward,
     /// `POST /admin/rewards/{id}/revoke`
     AdminRevokeReward,
+    /// `GET /admin/dead-letters`
+    AdminDeadLetters,
+    /// `POST /admin/dead-letters/{id}/redeliver`
+    AdminRedeliver,
+    /// `POST /admin/users/{id}/adjustments`
+    AdminAdjustPoints,
+    /// `POST /admin/users/{id}/conversions`
+    AdminRecordConversion,
 }
 
 /// One row of the endpoint table.
@@ -598,6 +607,90 @@ const TABLE: &[EndpointSpec] = &[
             (403, "forbidden"),
             (404, "not_found"),
             (409, "invalid_transition"),
+            (413, "payload_too_large"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminDeadLetters,
+        name: "admin_dead_letters",
+        method: Method::Get,
+        path: "/admin/dead-letters",
+        scope: Scope::Api,
+        access: Access::Permission(AdminEvents::NAME),
+        body: false,
+        summary: "Messages the outbox gave up on (mail, event deliveries), newest first, \
+                  without their payloads",
+        request_schema: None,
+        success: (200, Some("DeadLetterPage")),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: PAGE_QUERY,
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminRedeliver,
+        name: "admin_redeliver_dead_letter",
+        method: Method::Post,
+        path: "/admin/dead-letters/{id}/redeliver",
+        scope: Scope::Api,
+        access: Access::Permission(AdminEvents::NAME),
+        body: false,
+        summary: "Queue a dead letter for delivery again (no body; one sent is ignored)",
+        request_schema: None,
+        success: (202, Some("MessageBody")),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminAdjustPoints,
+        name: "admin_adjust_points",
+        method: Method::Post,
+        path: "/admin/users/{id}/adjustments",
+        scope: Scope::Api,
+        access: Access::Permission(AdminRewardsWrite::NAME),
+        body: true,
+        summary: "Add points to a user's total (or take them), for a reason",
+        request_schema: Some("AdjustmentRequest"),
+        success: (201, Some("Reward")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (413, "payload_too_large"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminRecordConversion,
+        name: "admin_record_conversion",
+        method: Method::Post,
+        path: "/admin/users/{id}/conversions",
+        scope: Scope::Api,
+        access: Access::Permission(AdminRewardsWrite::NAME),
+        body: true,
+        summary: "Record that a user converted: 201 when recorded, 200 (recorded: false) when \
+                  this (kind, external id) was recorded before",
+        request_schema: Some("ConversionRequest"),
+        success: (201, Some("ConversionOutcome")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
             (413, "payload_too_large"),
             (422, "validation_failed"),
             (503, "unavailable"),

@@ -10,9 +10,9 @@ mod problem;
 mod serve;
 
 pub use bodies::{
-    AdminRewardsQuery, AdminUsersQuery, Health, LoginRequest, MessageBody, ReferralCodeRequest,
-    ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest,
-    RevokeRequest, VerifyEmailRequest,
+    AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ConversionRequest, Health, LoginRequest,
+    MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest,
+    ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
 };
 pub use endpoints::{Access, Endpoint, EndpointSpec, Method, Mount, PathParams, Scope, API_PREFIX};
 pub use openapi::document as openapi_document;

@@ -14,16 +14,19 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, OpenApiVersion, Ref, 
 use utoipa::OpenApi;
 
 use super::bodies::{
-    Health, LoginRequest, MessageBody, ReferralCodeRequest, RefreshRequest, RegisterRequest,
-    ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
+    AdjustmentRequest, ConversionRequest, Health, LoginRequest, MessageBody, ReferralCodeRequest,
+    RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest, RevokeRequest,
+    VerifyEmailRequest,
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
 use crate::engine::{
     AccessUpdate, AdminReferrer, AdminUser, AdminUserDetail, AdminUserPage, AuditLogEntry,
-    AuditPage, Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage,
+    AuditPage, ConversionOutcome, Referral, ReferralPage, ReferralStats, Registered, Reward,
+    RewardPage,
 };
 use crate::error::FieldError;
+use crate::outbox::{DeadLetterPage, DeadLetterView};
 use crate::rewards::{RewardKind, RewardStatus};
 use crate::tokens::Tokens;
 use crate::user::User;
@@ -62,6 +65,11 @@ use crate::user::User;
         AdminReferrer,
         AdminUserDetail,
         RevokeRequest,
+        AdjustmentRequest,
+        ConversionRequest,
+        ConversionOutcome,
+        DeadLetterView,
+        DeadLetterPage,
         AuditLogEntry,
         AuditPage
     ))
@@ -219,6 +227,9 @@ mod tests {
             "AuditPage",
             "AccessUpdate",
             "RevokeRequest",
+            "AdjustmentRequest",
+            "ConversionOutcome",
+            "DeadLetterPage",
             "RewardPage",
             "Reward",
         ] {

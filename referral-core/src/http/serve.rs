@@ -8,9 +8,9 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use super::bodies::{
-    AdminRewardsQuery, AdminUsersQuery, Health, LoginRequest, MessageBody, ReferralCodeRequest,
-    ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest,
-    RevokeRequest, VerifyEmailRequest,
+    AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ConversionRequest, Health, LoginRequest,
+    MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest,
+    ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
@@ -19,6 +19,7 @@ use crate::engine::{
     RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 use crate::error::Error;
+use crate::outbox::REDELIVERY_QUEUED_MESSAGE;
 use crate::rewards::RewardStatus;
 use crate::user::UserRecord;
 
@@ -267,6 +268,40 @@ impl Engine {
                 let id = id_param(&call, Error::UnknownReward)?;
                 let reward = self.approve_reward(Some(signed_in(&call)?), id).await?;
                 Ok(ApiResponse::json(200, &reward))
+            }
+            Endpoint::AdminDeadLetters => {
+                let (limit, cursor) = page_query(request)?;
+                let page = self.dead_letter_page(limit, cursor.as_deref()).await?;
+                Ok(ApiResponse::json(200, &page))
+            }
+            Endpoint::AdminRedeliver => {
+                let id = id_param(&call, Error::UnknownDeadLetter)?;
+                self.redeliver_dead_letter_as(Some(signed_in(&call)?), id)
+                    .await?;
+                Ok(message(202, REDELIVERY_QUEUED_MESSAGE))
+            }
+            Endpoint::AdminAdjustPoints => {
+                let id = user_id_param(&call)?;
+                let body: AdjustmentRequest = parse_json(request)?;
+                let reward = self
+                    .adjust_points(Some(signed_in(&call)?), id, body.points, &body.reason)
+                    .await?;
+                Ok(ApiResponse::json(201, &reward))
+            }
+            Endpoint::AdminRecordConversion => {
+                let id = id_param(&call, Error::UnknownUser)?;
+                let body: ConversionRequest = parse_json(request)?;
+                let outcome = self
+                    .record_conversion_as(
+                        signed_in(&call)?,
+                        id,
+                        &body.kind,
+                        &body.external_id,
+                        body.value,
+                    )
+                    .await?;
+                let status = if outcome.recorded { 201 } else { 200 };
+                Ok(ApiResponse::json(status, &outcome))
             }
             Endpoint::AdminRevokeReward => {
                 let id = id_param(&call, Error::UnknownReward)?;

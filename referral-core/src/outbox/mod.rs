@@ -19,5 +19,6 @@ mod deliveries;
 mod dispatcher;
 mod policy;
 
+pub use dead_letters::{DeadLetterPage, DeadLetterView, REDELIVERY_QUEUED_MESSAGE};
 pub use dispatcher::{DispatchReport, OutboxDispatcher, OutboxHandle};
 pub use policy::OutboxPolicy;

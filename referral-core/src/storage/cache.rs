@@ -548,6 +548,22 @@ impl Storage for CachingStorage {
         result
     }
 
+    async fn add_reward(
+        &self,
+        entry: RewardEntry,
+        outbox: Vec<OutboxMessage>,
+        audit: AuditEntry,
+    ) -> Result<bool, StorageError> {
+        let user = entry.beneficiary;
+        let result = self.inner.add_reward(entry, outbox, audit).await;
+        match &result {
+            Ok(_) => self.entries.invalidate(user),
+            // Unknown whether it committed.
+            Err(_) => self.entries.invalidate_all(),
+        }
+        result
+    }
+
     /// Approvals and grants change several users' points: drops all.
     async fn record_conversion(
         &self,
@@ -555,10 +571,11 @@ impl Storage for CachingStorage {
         approvals: Vec<RewardTransition>,
         grants: Vec<RewardEntry>,
         outbox: Vec<OutboxMessage>,
+        audit: Option<AuditEntry>,
     ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
         let result = self
             .inner
-            .record_conversion(conversion, approvals, grants, outbox)
+            .record_conversion(conversion, approvals, grants, outbox, audit)
             .await;
         if !matches!(result, Ok(None)) {
             self.entries.invalidate_all();
@@ -618,8 +635,13 @@ impl Storage for CachingStorage {
         self.inner.dead_letters(after, limit).await
     }
 
-    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
-        self.inner.redeliver_outbox(id, now).await
+    async fn redeliver_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: Option<AuditEntry>,
+    ) -> Result<bool, StorageError> {
+        self.inner.redeliver_outbox(id, now, audit).await
     }
 
     async fn pending_outbox(&self) -> Result<u64, StorageError> {

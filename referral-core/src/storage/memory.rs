@@ -791,12 +791,31 @@ impl Storage for MemoryStorage {
         Ok(data.transition(transition))
     }
 
+    async fn add_reward(
+        &self,
+        entry: RewardEntry,
+        outbox: Vec<OutboxMessage>,
+        audit: AuditEntry,
+    ) -> Result<bool, StorageError> {
+        let mut data = self.data()?;
+        if !data.users.contains_key(&entry.beneficiary) {
+            return Ok(false);
+        }
+        data.check_new(&outbox, std::slice::from_ref(&entry))?;
+        data.count(&entry, 1);
+        data.ledger.insert(entry.id, entry);
+        data.queue(outbox);
+        data.audit.push(audit);
+        Ok(true)
+    }
+
     async fn record_conversion(
         &self,
         conversion: ConversionRecord,
         approvals: Vec<RewardTransition>,
         grants: Vec<RewardEntry>,
         outbox: Vec<OutboxMessage>,
+        audit: Option<AuditEntry>,
     ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
         let mut data = self.data()?;
         if !data.users.contains_key(&conversion.user_id) {
@@ -830,6 +849,7 @@ impl Storage for MemoryStorage {
             changed.push(entry);
         }
         data.queue(outbox);
+        data.audit.extend(audit);
         Ok(Some(changed))
     }
 
@@ -1045,13 +1065,19 @@ impl Storage for MemoryStorage {
         Ok(dead.into_iter().skip(start).take(limit as usize).collect())
     }
 
-    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
+    async fn redeliver_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: Option<AuditEntry>,
+    ) -> Result<bool, StorageError> {
         let mut data = self.data()?;
         match data.outbox.get_mut(&id) {
             Some(entry) if entry.died_at.is_some() => {
                 entry.died_at = None;
                 entry.next_attempt_at = now;
                 entry.message.attempts = 0;
+                data.audit.extend(audit);
                 Ok(true)
             }
             _ => Ok(false),
@@ -1089,9 +1115,12 @@ impl Storage for MemoryStorage {
                 return Err(StorageError::LastAdmin);
             }
         }
+        let events = change.events(&before, &after);
+        data.check_new(&events, &[])?;
         data.revoke_all(after.id);
         data.users.insert(after.id, after.clone());
         data.audit.push(entry.clone());
+        data.queue(events);
         Ok(AccessOutcome::Changed(after, entry))
     }
 

@@ -306,10 +306,20 @@ pub trait Storage: Send + Sync + 'static {
         transition: RewardTransition,
     ) -> Result<Option<RewardEntry>, StorageError>;
 
+    /// Writes a ledger entry on its own (an admin's adjustment), atomically with its effects:
+    /// the beneficiary's approved or pending sum (by the entry's status), `outbox` queued and
+    /// `audit` written. Returns `false`, writing nothing, when the beneficiary does not exist.
+    async fn add_reward(
+        &self,
+        entry: RewardEntry,
+        outbox: Vec<OutboxMessage>,
+        audit: AuditEntry,
+    ) -> Result<bool, StorageError>;
+
     /// Records a conversion once per (user, kind, external id), atomically with its effects:
     /// `approvals` applied as [`transition_reward`](Self::transition_reward) applies them,
-    /// `grants` written as new ledger entries (counted by their status), and `outbox`
-    /// queued. Returns the entries approved and granted, or `None` (writing nothing) when
+    /// `grants` written as new ledger entries (counted by their status), `outbox` queued and
+    /// `audit` (an admin's recording) written. Returns the entries approved and granted, or `None` (writing nothing) when
     /// that conversion was already recorded. Fails (writing nothing) when the user does not
     /// exist.
     async fn record_conversion(
@@ -318,6 +328,7 @@ pub trait Storage: Send + Sync + 'static {
         approvals: Vec<RewardTransition>,
         grants: Vec<RewardEntry>,
         outbox: Vec<OutboxMessage>,
+        audit: Option<AuditEntry>,
     ) -> Result<Option<Vec<RewardEntry>>, StorageError>;
 
     /// Counts share-link clicks, atomically for the whole batch: a click counts unless the
@@ -415,16 +426,23 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<DeadLetter>, StorageError>;
 
-    /// Turns a dead letter back into a message due at `now` with no attempts counted.
-    /// Returns `false` when `id` is not a dead letter.
-    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError>;
+    /// Turns a dead letter back into a message due at `now` with no attempts counted,
+    /// atomically with `audit` (the entry recording who asked) when given. Returns `false`,
+    /// writing nothing, when `id` is not a dead letter.
+    async fn redeliver_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: Option<AuditEntry>,
+    ) -> Result<bool, StorageError>;
 
     /// Counts the outbox messages neither done nor dead (for health and tests).
     async fn pending_outbox(&self) -> Result<u64, StorageError>;
 
     /// Changes a user's roles or disabled state as [`AccessChange::apply`] says, atomically
     /// with its effects: the token version is bumped (the user's earlier access tokens are
-    /// refused), every refresh token of the user is revoked, and the audit entry is written.
+    /// refused), every refresh token of the user is revoked, and the audit entry and the
+    /// change's events ([`AccessChange::events`]) are written.
     /// A change that changes nothing writes nothing ([`AccessOutcome::Unchanged`]).
     ///
     /// The last-admin rule: when the change would leave no enabled user holding `admin`, it

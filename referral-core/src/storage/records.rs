@@ -244,6 +244,10 @@ pub struct AccessChange {
     pub actor_id: Option<Uuid>,
     /// The audit entry's id.
     pub audit_id: Uuid,
+    /// The event written (with the change) when the roles change: `user.updated`.
+    pub roles_event: Option<OutboxMessage>,
+    /// The event written (with the change) when the user becomes disabled: `user.disabled`.
+    pub disabled_event: Option<OutboxMessage>,
 }
 
 /// What [`Storage::change_user_access`](super::Storage::change_user_access) did.
@@ -297,9 +301,29 @@ pub mod audit_actions {
     pub const REWARD_APPROVED: &str = "reward.approved";
     /// A reward was revoked by hand (details as for [`REWARD_APPROVED`]).
     pub const REWARD_REVOKED: &str = "reward.revoked";
+    /// Points were added or taken by hand (target: the user; details: `reward_id`, `points`,
+    /// `reason`).
+    pub const POINTS_ADJUSTED: &str = "reward.adjusted";
+    /// An admin recorded a conversion (target: the user; details: `conversion_id`, `kind`,
+    /// `external_id`, `value`).
+    pub const CONVERSION_RECORDED: &str = "conversion.recorded";
+    /// A dead letter was queued again (target: the message's id; details: `message_id`).
+    pub const DEAD_LETTER_REDELIVERED: &str = "dead_letter.redelivered";
 }
 
 impl AccessChange {
+    /// The events to write with a change that took `before` to `after`: the roles event when
+    /// the roles changed, the disabled event when the user became disabled.
+    pub fn events(&self, before: &UserRecord, after: &UserRecord) -> Vec<OutboxMessage> {
+        let roles = (before.roles != after.roles)
+            .then(|| self.roles_event.clone())
+            .flatten();
+        let disabled = (before.disabled_at.is_none() && after.disabled_at.is_some())
+            .then(|| self.disabled_event.clone())
+            .flatten();
+        roles.into_iter().chain(disabled).collect()
+    }
+
     /// The user as this change leaves `before`, and the audit entry it writes; `None` when
     /// it changes nothing. A change bumps the token version (earlier access tokens and every
     /// refresh token stop working); the backends also revoke the refresh tokens.

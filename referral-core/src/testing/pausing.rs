@@ -96,6 +96,8 @@ pub enum StorageCall {
     PendingRewards,
     /// [`Storage::list_rewards`].
     ListRewards,
+    /// [`Storage::add_reward`].
+    AddReward,
     /// [`Storage::rewards_with_status`].
     RewardsWithStatus,
     /// [`Storage::transition_reward`].
@@ -343,6 +345,19 @@ impl Storage for PausingStorage {
         .await
     }
 
+    async fn add_reward(
+        &self,
+        entry: RewardEntry,
+        outbox: Vec<OutboxMessage>,
+        audit: AuditEntry,
+    ) -> Result<bool, StorageError> {
+        self.step(
+            StorageCall::AddReward,
+            self.inner.add_reward(entry, outbox, audit),
+        )
+        .await
+    }
+
     async fn rewards_with_status(
         &self,
         status: RewardStatus,
@@ -373,11 +388,12 @@ impl Storage for PausingStorage {
         approvals: Vec<RewardTransition>,
         grants: Vec<RewardEntry>,
         outbox: Vec<OutboxMessage>,
+        audit: Option<AuditEntry>,
     ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
         self.step(
             StorageCall::RecordConversion,
             self.inner
-                .record_conversion(conversion, approvals, grants, outbox),
+                .record_conversion(conversion, approvals, grants, outbox, audit),
         )
         .await
     }
@@ -680,10 +696,15 @@ impl Storage for PausingStorage {
         .await
     }
 
-    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
+    async fn redeliver_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: Option<AuditEntry>,
+    ) -> Result<bool, StorageError> {
         self.step(
             StorageCall::RedeliverOutbox,
-            self.inner.redeliver_outbox(id, now),
+            self.inner.redeliver_outbox(id, now, audit),
         )
         .await
     }

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use referral_core::testing::{reset_token_in, verification_token_in};
 use referral_core::{
-    Config, DispatchReport, Engine, Error, Event, EventHandler, HandlerError, ManualClock,
-    MemoryStorage, NewAccount, RecordingMailer, RewardStatus, Storage,
+    AccessUpdate, Config, DispatchReport, Engine, Error, Event, EventHandler, HandlerError,
+    ManualClock, MemoryStorage, NewAccount, RecordingMailer, RewardStatus, Storage,
 };
 
 use crate::harness::{config, APP_BASE_URL, PASSWORD};
@@ -398,6 +398,17 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
         .set_reward_status(reward_id, RewardStatus::Revoked, Some("test"))
         .await
         .unwrap();
+    s.engine
+        .change_access(
+            None,
+            bob.user.id,
+            AccessUpdate {
+                roles: Some(vec!["user".to_owned(), "admin".to_owned()]),
+                disabled: Some(true),
+            },
+        )
+        .await
+        .unwrap();
     let new_password = "a brand new passphrase";
     s.engine
         .confirm_password_reset(&reset, new_password)
@@ -422,8 +433,10 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
             "referral.created",
             "reward.created",
             "reward.revoked",
+            "user.disabled",
             "user.email_verified",
-            "user.registered"
+            "user.registered",
+            "user.updated"
         ],
         "every kind this engine emits today is walked"
     );

@@ -960,12 +960,39 @@ where
         Ok(applied)
     }
 
+    async fn add_reward(
+        &self,
+        entry: RewardEntry,
+        outbox: Vec<OutboxMessage>,
+        audit: AuditEntry,
+    ) -> Result<bool, StorageError> {
+        let mut tx = self.begin().await?;
+        let points = Points::of(entry.points, entry.status);
+        if !self
+            .add_to_counters(&mut tx, entry.beneficiary, 0, 0, points)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.insert_reward(&mut tx, &entry).await?;
+        if entry.status == RewardStatus::Approved {
+            self.add_to_referral(&mut tx, &entry, entry.points).await?;
+        }
+        for message in &outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
+        self.insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
+    }
+
     async fn record_conversion(
         &self,
         conversion: ConversionRecord,
         approvals: Vec<RewardTransition>,
         grants: Vec<RewardEntry>,
         outbox: Vec<OutboxMessage>,
+        audit: Option<AuditEntry>,
     ) -> Result<Option<Vec<RewardEntry>>, StorageError> {
         let mut tx = self.begin().await?;
         // First: a second recording of the same conversion waits here for the first one and
@@ -1012,6 +1039,9 @@ where
         }
         for message in &outbox {
             self.insert_outbox(&mut *tx, message).await?;
+        }
+        if let Some(audit) = &audit {
+            self.insert_audit(&mut tx, audit).await?;
         }
         tx.commit().await.map_err(error::<DB>)?;
         Ok(Some(changed))
@@ -1232,14 +1262,27 @@ where
             .collect()
     }
 
-    async fn redeliver_outbox(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StorageError> {
+    async fn redeliver_outbox(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: Option<AuditEntry>,
+    ) -> Result<bool, StorageError> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(&self.queries.redeliver_outbox)
             .bind(id)
             .bind(to_micros(now))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(error::<DB>)?;
-        Ok(DB::rows_affected(&done) == 1)
+        if DB::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        if let Some(audit) = &audit {
+            self.insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
     }
 
     async fn pending_outbox(&self) -> Result<u64, StorageError> {
@@ -1291,6 +1334,9 @@ where
         self.revoke_sessions(&mut tx, after.id, to_micros(change.now))
             .await?;
         self.insert_audit(&mut tx, &entry).await?;
+        for event in change.events(&before, &after) {
+            self.insert_outbox(&mut *tx, &event).await?;
+        }
         tx.commit().await.map_err(error::<DB>)?;
         Ok(AccessOutcome::Changed(after, entry))
     }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::permissions::Role;
 use crate::storage::{
-    audit_actions, AccessChange, AccessOutcome, AuditEntry, Rotation, Storage, StorageError,
-    UserSearch,
+    audit_actions, AccessChange, AccessOutcome, AuditEntry, OutboxMessage, Rotation, Storage,
+    StorageError, UserSearch,
 };
 use crate::testing::fixtures::registration;
 use crate::user::UserRecord;
@@ -46,6 +46,20 @@ fn change(user: Uuid, actor: Option<Uuid>, now: OffsetDateTime) -> AccessChange 
         now,
         actor_id: actor,
         audit_id: Uuid::now_v7(),
+        roles_event: Some(about_user(user, "user.updated", now)),
+        disabled_event: Some(about_user(user, "user.disabled", now)),
+    }
+}
+
+/// An event-like outbox message about `user`.
+fn about_user(user: Uuid, topic: &str, at: OffsetDateTime) -> OutboxMessage {
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        topic: topic.to_owned(),
+        user_id: Some(user),
+        payload: "{}".to_owned(),
+        attempts: 0,
+        created_at: at,
     }
 }
 
@@ -479,4 +493,48 @@ pub async fn the_audit_log_is_listed_newest_first_in_pages(storage: &dyn Storage
         .map(|entry| entry.id)
         .collect();
     assert_eq!(rest, ids[2..]);
+}
+
+/// A change writes the roles event when the roles change and the disabled event when the
+/// user becomes disabled, with the change; enabling or an unchanged request writes none.
+pub async fn a_change_writes_its_events_with_it(storage: &dyn Storage) {
+    let admin = register_admin(storage, "boss", T0).await;
+    let new = register(storage, "ada", T0).await;
+    let queued = storage.pending_outbox().await.unwrap();
+    let now = at(Duration::minutes(1));
+    let both = disabling(
+        with_roles(
+            change(new.user.id, Some(admin.id), now),
+            &["user", "moderator"],
+        ),
+        true,
+    );
+    let expected = [both.roles_event.clone(), both.disabled_event.clone()];
+    assert!(matches!(
+        apply(storage, both).await,
+        AccessOutcome::Changed(..)
+    ));
+    let claimed = storage
+        .claim_outbox(at(Duration::hours(1)), at(Duration::hours(2)), 100)
+        .await
+        .unwrap();
+    for event in expected.into_iter().flatten() {
+        assert!(
+            claimed.iter().any(|message| message.id == event.id),
+            "{} was written",
+            event.topic
+        );
+    }
+    assert_eq!(storage.pending_outbox().await.unwrap(), queued + 2);
+    let enabling = disabling(change(new.user.id, Some(admin.id), now), false);
+    apply(storage, enabling).await;
+    let same = with_roles(
+        change(new.user.id, Some(admin.id), now),
+        &["user", "moderator"],
+    );
+    assert!(matches!(
+        apply(storage, same).await,
+        AccessOutcome::Unchanged(_)
+    ));
+    assert_eq!(storage.pending_outbox().await.unwrap(), queued + 2);
 }

@@ -412,7 +412,7 @@ pub async fn concurrent_recordings_of_one_conversion_have_exactly_one_winner(
         let approval = approve(&entry, now);
         set.spawn(async move {
             storage
-                .record_conversion(conversion, vec![approval], Vec::new(), Vec::new())
+                .record_conversion(conversion, vec![approval], Vec::new(), Vec::new(), None)
                 .await
         });
     }
@@ -452,7 +452,7 @@ pub async fn a_conversion_racing_an_admin_revocation_applies_one_of_them(
         let approval = approve(&entry, now);
         tokio::spawn(async move {
             storage
-                .record_conversion(conversion, vec![approval], Vec::new(), Vec::new())
+                .record_conversion(conversion, vec![approval], Vec::new(), Vec::new(), None)
                 .await
         })
     };

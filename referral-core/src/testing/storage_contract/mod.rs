@@ -218,6 +218,7 @@ macro_rules! __storage_contract_cases {
             rewards_are_listed_newest_first_and_the_cursor_continues,
             rewards_of_one_status_are_listed_across_users_newest_first,
             a_decided_transition_writes_its_audit_entry_with_it,
+            an_added_reward_counts_with_its_message_and_audit_entry,
             a_conversion_is_recorded_once_per_external_id,
             a_conversion_for_an_unknown_user_writes_nothing,
             // rate limits
@@ -233,6 +234,7 @@ macro_rules! __storage_contract_cases {
             a_completed_message_is_never_claimed_again,
             a_failed_message_is_retried_at_its_retry_time,
             a_dead_letter_is_never_claimed_until_redelivered,
+            a_redelivery_writes_its_audit_entry_with_it,
             dead_letters_are_listed_newest_first_in_pages,
             a_sent_message_never_becomes_a_dead_letter,
             // events
@@ -262,6 +264,7 @@ macro_rules! __storage_contract_cases {
             a_role_change_bumps_the_token_version_revokes_sessions_and_is_audited,
             disabling_records_when_and_enabling_clears_it,
             a_change_that_changes_nothing_writes_nothing,
+            a_change_writes_its_events_with_it,
             changing_an_unknown_user_writes_nothing,
             the_last_admin_can_be_neither_demoted_nor_disabled,
             two_admins_demoting_each_other_at_once_leave_exactly_one,

@@ -133,13 +133,16 @@ pub async fn a_dead_letter_is_never_claimed_until_redelivered(storage: &dyn Stor
             reason: "mailbox does not exist".to_owned(),
         }]
     );
-    assert!(!storage.redeliver_outbox(queued[1].id, later).await.unwrap());
     assert!(!storage
-        .redeliver_outbox(Uuid::now_v7(), later)
+        .redeliver_outbox(queued[1].id, later, None)
+        .await
+        .unwrap());
+    assert!(!storage
+        .redeliver_outbox(Uuid::now_v7(), later, None)
         .await
         .unwrap());
     assert!(storage
-        .redeliver_outbox(claimed[0].id, later)
+        .redeliver_outbox(claimed[0].id, later, None)
         .await
         .unwrap());
     assert!(storage.dead_letters(None, 10).await.unwrap().is_empty());
@@ -195,6 +198,40 @@ pub async fn a_sent_message_never_becomes_a_dead_letter(storage: &dyn Storage) {
         .await
         .unwrap();
     assert!(storage.dead_letters(None, 10).await.unwrap().is_empty());
-    assert!(!storage.redeliver_outbox(claimed[0].id, T0).await.unwrap());
+    assert!(!storage
+        .redeliver_outbox(claimed[0].id, T0, None)
+        .await
+        .unwrap());
     assert_eq!(pending(storage).await, 0);
+}
+
+/// A redelivery carrying an audit entry writes it with the change; one of a message that is
+/// not a dead letter writes neither.
+pub async fn a_redelivery_writes_its_audit_entry_with_it(storage: &dyn Storage) {
+    let queued = queue_mail(storage, 2, T0).await;
+    let claimed = claim(storage, T0, Duration::minutes(5), 1).await;
+    storage
+        .dead_letter_outbox(claimed[0].id, at(Duration::seconds(1)), "gone")
+        .await
+        .unwrap();
+    let audit = |target: Uuid| crate::storage::AuditEntry {
+        id: Uuid::now_v7(),
+        actor_id: None,
+        action: "dead_letter.redelivered".to_owned(),
+        target_id: Some(target),
+        details: serde_json::json!({ "message_id": target }),
+        at: at(Duration::minutes(1)),
+    };
+    assert!(!storage
+        .redeliver_outbox(queued[1].id, T0, Some(audit(queued[1].id)))
+        .await
+        .unwrap());
+    assert!(storage.audit_log(None, 10).await.unwrap().is_empty());
+    let entry = audit(claimed[0].id);
+    assert!(storage
+        .redeliver_outbox(claimed[0].id, T0, Some(entry.clone()))
+        .await
+        .unwrap());
+    assert_eq!(storage.audit_log(None, 10).await.unwrap(), vec![entry]);
+    assert!(storage.dead_letters(None, 10).await.unwrap().is_empty());
 }

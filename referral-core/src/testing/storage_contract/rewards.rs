@@ -270,6 +270,7 @@ pub async fn a_conversion_is_recorded_once_per_external_id(storage: &dyn Storage
             vec![approve(&entry, now)],
             vec![grant.clone()],
             Vec::new(),
+            None,
         )
         .await
         .unwrap()
@@ -281,6 +282,7 @@ pub async fn a_conversion_is_recorded_once_per_external_id(storage: &dyn Storage
             Vec::new(),
             vec![conversion_reward(referrer.id, referee, 25, now)],
             Vec::new(),
+            None,
         )
         .await
         .unwrap();
@@ -296,6 +298,7 @@ pub async fn a_conversion_is_recorded_once_per_external_id(storage: &dyn Storage
             Vec::new(),
             Vec::new(),
             Vec::new(),
+            None,
         )
         .await
         .unwrap();
@@ -315,7 +318,8 @@ pub async fn a_conversion_for_an_unknown_user_writes_nothing(storage: &dyn Stora
             conversion(ghost, "order-1", now),
             Vec::new(),
             Vec::new(),
-            Vec::new()
+            Vec::new(),
+            None
         )
         .await
         .is_err());
@@ -326,6 +330,7 @@ pub async fn a_conversion_for_an_unknown_user_writes_nothing(storage: &dyn Stora
             Vec::new(),
             vec![conversion_reward(ghost, ada.id, 5, now)],
             Vec::new(),
+            None,
         )
         .await
         .is_err());
@@ -335,7 +340,8 @@ pub async fn a_conversion_for_an_unknown_user_writes_nothing(storage: &dyn Stora
                 conversion(ada.id, "order-1", now),
                 Vec::new(),
                 Vec::new(),
-                Vec::new()
+                Vec::new(),
+                None
             )
             .await
             .unwrap(),
@@ -374,4 +380,59 @@ fn conversion_reward(
         created_at: at,
         updated_at: at,
     }
+}
+
+/// An added entry counts by its status with its message and audit entry; for a user that
+/// does not exist nothing is written.
+pub async fn an_added_reward_counts_with_its_message_and_audit_entry(storage: &dyn Storage) {
+    let ada = register(storage, "ada", T0).await.user;
+    let now = at(Duration::minutes(1));
+    let entry = |user: Uuid, points: i64| RewardEntry {
+        id: Uuid::now_v7(),
+        beneficiary: user,
+        referral_user: None,
+        kind: RewardKind::Adjustment,
+        points,
+        status: RewardStatus::Approved,
+        approval: RewardApproval::OnSignup,
+        flags: Vec::new(),
+        reason: Some("goodwill".to_owned()),
+        created_at: now,
+        updated_at: now,
+    };
+    let audit = |user: Uuid| AuditEntry {
+        id: Uuid::now_v7(),
+        actor_id: None,
+        action: "reward.adjusted".to_owned(),
+        target_id: Some(user),
+        details: serde_json::json!({}),
+        at: now,
+    };
+    let queued = storage.pending_outbox().await.unwrap();
+    let ghost = Uuid::now_v7();
+    assert!(!storage
+        .add_reward(entry(ghost, 5), vec![mail(&ada.email, now)], audit(ghost))
+        .await
+        .unwrap());
+    assert!(storage.audit_log(None, 10).await.unwrap().is_empty());
+    assert_eq!(storage.pending_outbox().await.unwrap(), queued);
+    let plus = entry(ada.id, 50);
+    let written = audit(ada.id);
+    assert!(storage
+        .add_reward(plus.clone(), vec![mail(&ada.email, now)], written.clone())
+        .await
+        .unwrap());
+    assert!(storage
+        .add_reward(entry(ada.id, -80), Vec::new(), audit(ada.id))
+        .await
+        .unwrap());
+    assert_eq!(stats(storage, ada.id, T0).await.reward_points, -30);
+    assert_eq!(storage.reward(plus.id).await.unwrap(), Some(plus));
+    assert_eq!(storage.pending_outbox().await.unwrap(), queued + 1);
+    assert_eq!(storage.audit_log(None, 10).await.unwrap().len(), 2);
+    assert!(storage
+        .audit_log(None, 10)
+        .await
+        .unwrap()
+        .contains(&written));
 }
