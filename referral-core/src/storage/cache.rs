@@ -105,6 +105,10 @@ pub struct CacheStats {
     pub stats_hits: u64,
     /// Referral counters read from storage.
     pub stats_misses: u64,
+    /// Click counters answered from memory.
+    pub click_hits: u64,
+    /// Click counters read from storage.
+    pub click_misses: u64,
     /// Entries dropped because something changed (one user, or everything at once).
     pub invalidations: u64,
 }
@@ -113,12 +117,15 @@ pub struct CacheStats {
 struct Entries {
     users: Cache<Uuid, UserRecord>,
     stats: Cache<Uuid, ReferralCounts>,
+    clicks: Cache<Uuid, ClickCounts>,
     /// Bumped by every invalidation; a read caches only when it did not move meanwhile.
     generation: AtomicU64,
     user_hits: AtomicU64,
     user_misses: AtomicU64,
     stats_hits: AtomicU64,
     stats_misses: AtomicU64,
+    click_hits: AtomicU64,
+    click_misses: AtomicU64,
     invalidations: AtomicU64,
     /// Whether the storage reports other processes' changes (for diagnostics).
     watched: AtomicBool,
@@ -129,6 +136,7 @@ impl Entries {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.users.invalidate(&user);
         self.stats.invalidate(&user);
+        self.clicks.invalidate(&user);
         self.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -136,6 +144,7 @@ impl Entries {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.users.invalidate_all();
         self.stats.invalidate_all();
+        self.clicks.invalidate_all();
         self.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -150,8 +159,9 @@ impl UserChangeSink for Entries {
     }
 }
 
-/// A [`Storage`] that serves [`user_by_id`](Storage::user_by_id) and
-/// [`referral_stats`](Storage::referral_stats) from memory in front of another storage.
+/// A [`Storage`] that serves [`user_by_id`](Storage::user_by_id),
+/// [`referral_stats`](Storage::referral_stats) and [`click_counts`](Storage::click_counts)
+/// from memory in front of another storage.
 ///
 /// The engine puts one in front of its storage unless [`CachePolicy::enabled`] is off; see
 /// the module documentation for the invalidation rules. Every other method goes straight
@@ -188,11 +198,17 @@ impl CachingStorage {
                     .max_capacity(capacity)
                     .time_to_live(ttl)
                     .build(),
+                clicks: Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build(),
                 generation: AtomicU64::new(0),
                 user_hits: AtomicU64::new(0),
                 user_misses: AtomicU64::new(0),
                 stats_hits: AtomicU64::new(0),
                 stats_misses: AtomicU64::new(0),
+                click_hits: AtomicU64::new(0),
+                click_misses: AtomicU64::new(0),
                 invalidations: AtomicU64::new(0),
                 watched: AtomicBool::new(false),
             }),
@@ -213,6 +229,8 @@ impl CachingStorage {
             user_misses: e.user_misses.load(Ordering::Relaxed),
             stats_hits: e.stats_hits.load(Ordering::Relaxed),
             stats_misses: e.stats_misses.load(Ordering::Relaxed),
+            click_hits: e.click_hits.load(Ordering::Relaxed),
+            click_misses: e.click_misses.load(Ordering::Relaxed),
             invalidations: e.invalidations.load(Ordering::Relaxed),
         }
     }
@@ -312,7 +330,14 @@ impl Storage for CachingStorage {
         window: time::Duration,
         event: ClickEvent<'_>,
     ) -> Result<u64, StorageError> {
-        self.inner.record_clicks(clicks, window, event).await
+        let result = self.inner.record_clicks(clicks, window, event).await;
+        // Also on failure: a lost answer may still have committed.
+        let owners: std::collections::BTreeSet<Uuid> =
+            clicks.iter().map(|click| click.owner).collect();
+        for owner in owners {
+            self.entries.invalidate(owner);
+        }
+        result
     }
 
     async fn click_counts(
@@ -320,7 +345,19 @@ impl Storage for CachingStorage {
         user: Uuid,
         since: OffsetDateTime,
     ) -> Result<ClickCounts, StorageError> {
-        self.inner.click_counts(user, since).await
+        self.start_watching();
+        let entries = &self.entries;
+        if let Some(counts) = entries.clicks.get(&user) {
+            entries.click_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(counts);
+        }
+        entries.click_misses.fetch_add(1, Ordering::Relaxed);
+        let generation = entries.generation.load(Ordering::Acquire);
+        let counts = self.inner.click_counts(user, since).await?;
+        if entries.generation.load(Ordering::Acquire) == generation {
+            entries.clicks.insert(user, counts);
+        }
+        Ok(counts)
     }
 
     async fn prune_clicks(
@@ -328,7 +365,9 @@ impl Storage for CachingStorage {
         visitors_before: OffsetDateTime,
         days_before: OffsetDateTime,
     ) -> Result<u64, StorageError> {
-        self.inner.prune_clicks(visitors_before, days_before).await
+        let result = self.inner.prune_clicks(visitors_before, days_before).await;
+        self.entries.invalidate_all();
+        result
     }
 
     async fn replace_password_hash(

@@ -20,6 +20,32 @@ async fn repeated_reads_are_served_from_the_cache_and_counted() {
     assert_eq!(after.user_hits - before.user_hits, 2, "{after:?}");
     assert_eq!(after.stats_misses - before.stats_misses, 1, "{after:?}");
     assert_eq!(after.stats_hits - before.stats_hits, 2, "{after:?}");
+    assert_eq!(after.click_misses - before.click_misses, 1, "{after:?}");
+    assert_eq!(after.click_hits - before.click_hits, 2, "{after:?}");
+}
+
+#[tokio::test]
+async fn counted_clicks_show_in_cached_stats_at_once() {
+    let h = Harness::new();
+    let alice = h.register("alice@example.com").await;
+    let user = h
+        .engine
+        .authenticate(&alice.tokens.access_token)
+        .await
+        .unwrap();
+    assert_eq!(h.engine.referral_stats(&user).await.unwrap().clicks, 0);
+    assert_eq!(h.engine.referral_stats(&user).await.unwrap().clicks, 0);
+    assert!(h.engine.cache_stats().unwrap().click_hits >= 1, "cached");
+    h.engine
+        .follow_share_link(
+            &alice.user.referral_code,
+            Some("192.0.2.1".parse().unwrap()),
+            Some("a browser"),
+        )
+        .await;
+    h.engine.flush_clicks().await;
+    let stats = h.engine.referral_stats(&user).await.unwrap();
+    assert_eq!((stats.clicks, stats.clicks_last_30_days), (1, 1));
 }
 
 #[tokio::test]
