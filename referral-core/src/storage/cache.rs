@@ -109,8 +109,19 @@ pub struct CacheStats {
     pub click_hits: u64,
     /// Click counters read from storage.
     pub click_misses: u64,
+    /// First pages of referrals answered from memory.
+    pub page_hits: u64,
+    /// First pages of referrals read from storage.
+    pub page_misses: u64,
     /// Entries dropped because something changed (one user, or everything at once).
     pub invalidations: u64,
+}
+
+/// A user's first page of referrals as read with `limit`.
+#[derive(Clone)]
+struct FirstPage {
+    limit: u32,
+    rows: Arc<Vec<ReferralRecord>>,
 }
 
 /// The caches and their counters, shared with the change feed.
@@ -118,6 +129,8 @@ struct Entries {
     users: Cache<Uuid, UserRecord>,
     stats: Cache<Uuid, ReferralCounts>,
     clicks: Cache<Uuid, ClickCounts>,
+    /// Each user's first page of referrals, with the limit it was read with.
+    pages: Cache<Uuid, FirstPage>,
     /// Bumped by every invalidation; a read caches only when it did not move meanwhile.
     generation: AtomicU64,
     user_hits: AtomicU64,
@@ -126,6 +139,8 @@ struct Entries {
     stats_misses: AtomicU64,
     click_hits: AtomicU64,
     click_misses: AtomicU64,
+    page_hits: AtomicU64,
+    page_misses: AtomicU64,
     invalidations: AtomicU64,
     /// Whether the storage reports other processes' changes (for diagnostics).
     watched: AtomicBool,
@@ -137,6 +152,7 @@ impl Entries {
         self.users.invalidate(&user);
         self.stats.invalidate(&user);
         self.clicks.invalidate(&user);
+        self.pages.invalidate(&user);
         self.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -145,6 +161,7 @@ impl Entries {
         self.users.invalidate_all();
         self.stats.invalidate_all();
         self.clicks.invalidate_all();
+        self.pages.invalidate_all();
         self.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -160,8 +177,9 @@ impl UserChangeSink for Entries {
 }
 
 /// A [`Storage`] that serves [`user_by_id`](Storage::user_by_id),
-/// [`referral_stats`](Storage::referral_stats) and [`click_counts`](Storage::click_counts)
-/// from memory in front of another storage.
+/// [`referral_stats`](Storage::referral_stats), [`click_counts`](Storage::click_counts) and
+/// first pages of [`list_referrals`](Storage::list_referrals) from memory in front of
+/// another storage.
 ///
 /// The engine puts one in front of its storage unless [`CachePolicy::enabled`] is off; see
 /// the module documentation for the invalidation rules. Every other method goes straight
@@ -202,6 +220,16 @@ impl CachingStorage {
                     .max_capacity(capacity)
                     .time_to_live(ttl)
                     .build(),
+                // Weighed in rows: `capacity` rows of first pages in all.
+                pages: Cache::builder()
+                    .max_capacity(capacity)
+                    .weigher(|_, page: &FirstPage| {
+                        u32::try_from(page.rows.len())
+                            .unwrap_or(u32::MAX)
+                            .saturating_add(1)
+                    })
+                    .time_to_live(ttl)
+                    .build(),
                 generation: AtomicU64::new(0),
                 user_hits: AtomicU64::new(0),
                 user_misses: AtomicU64::new(0),
@@ -209,6 +237,8 @@ impl CachingStorage {
                 stats_misses: AtomicU64::new(0),
                 click_hits: AtomicU64::new(0),
                 click_misses: AtomicU64::new(0),
+                page_hits: AtomicU64::new(0),
+                page_misses: AtomicU64::new(0),
                 invalidations: AtomicU64::new(0),
                 watched: AtomicBool::new(false),
             }),
@@ -231,6 +261,8 @@ impl CachingStorage {
             stats_misses: e.stats_misses.load(Ordering::Relaxed),
             click_hits: e.click_hits.load(Ordering::Relaxed),
             click_misses: e.click_misses.load(Ordering::Relaxed),
+            page_hits: e.page_hits.load(Ordering::Relaxed),
+            page_misses: e.page_misses.load(Ordering::Relaxed),
             invalidations: e.invalidations.load(Ordering::Relaxed),
         }
     }
@@ -483,13 +515,35 @@ impl Storage for CachingStorage {
         self.inner.clear_rate_limit(key).await
     }
 
+    /// First pages cached per user (with the limit asked for); later pages go to storage.
     async fn list_referrals(
         &self,
         referrer: Uuid,
         after: Option<ReferralCursor>,
         limit: u32,
     ) -> Result<Vec<ReferralRecord>, StorageError> {
-        self.inner.list_referrals(referrer, after, limit).await
+        if after.is_some() {
+            return self.inner.list_referrals(referrer, after, limit).await;
+        }
+        self.start_watching();
+        let entries = &self.entries;
+        if let Some(page) = entries.pages.get(&referrer) {
+            if page.limit == limit {
+                entries.page_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(page.rows.as_ref().clone());
+            }
+        }
+        entries.page_misses.fetch_add(1, Ordering::Relaxed);
+        let generation = entries.generation.load(Ordering::Acquire);
+        let rows = self.inner.list_referrals(referrer, None, limit).await?;
+        if entries.generation.load(Ordering::Acquire) == generation {
+            let page = FirstPage {
+                limit,
+                rows: Arc::new(rows.clone()),
+            };
+            entries.pages.insert(referrer, page);
+        }
+        Ok(rows)
     }
 
     /// Cached per user: `since` moves with the clock, so a cached answer counts from a

@@ -186,3 +186,42 @@ async fn turning_the_cache_off_gives_the_same_answers() {
     assert_eq!(with_cache, script(&off).await);
     assert!(on.engine.cache_stats().unwrap().user_hits > 0);
 }
+
+#[tokio::test]
+async fn first_pages_of_referrals_are_cached_and_a_sign_up_shows_at_once() {
+    let h = Harness::new();
+    let alice = h.register("alice@example.com").await;
+    let user = h
+        .engine
+        .authenticate(&alice.tokens.access_token)
+        .await
+        .unwrap();
+    h.register_referred("bob@example.com", &alice.user.referral_code)
+        .await;
+    let before = h.engine.cache_stats().unwrap();
+    for _ in 0..3 {
+        let page = h.engine.referrals(&user, 50, None).await.unwrap();
+        assert_eq!(page.referrals.len(), 1);
+    }
+    let after = h.engine.cache_stats().unwrap();
+    assert_eq!(after.page_misses - before.page_misses, 1, "{after:?}");
+    assert_eq!(after.page_hits - before.page_hits, 2, "{after:?}");
+    // Another limit is another page: read from storage.
+    assert_eq!(
+        h.engine
+            .referrals(&user, 10, None)
+            .await
+            .unwrap()
+            .referrals
+            .len(),
+        1
+    );
+    assert_eq!(
+        h.engine.cache_stats().unwrap().page_misses - before.page_misses,
+        2
+    );
+    h.register_referred("carol@example.com", &alice.user.referral_code)
+        .await;
+    let page = h.engine.referrals(&user, 10, None).await.unwrap();
+    assert_eq!(page.referrals.len(), 2, "the new referral shows at once");
+}
