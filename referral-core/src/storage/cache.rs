@@ -128,7 +128,8 @@ struct FirstPage {
 struct Entries {
     users: Cache<Uuid, UserRecord>,
     stats: Cache<Uuid, ReferralCounts>,
-    clicks: Cache<Uuid, ClickCounts>,
+    /// With the UTC day of the `since` they were read for (they depend on nothing finer).
+    clicks: Cache<Uuid, (time::Date, ClickCounts)>,
     /// Each user's first page of referrals, with the limit it was read with.
     pages: Cache<Uuid, FirstPage>,
     /// Bumped by every invalidation; a read caches only when it did not move meanwhile.
@@ -379,15 +380,18 @@ impl Storage for CachingStorage {
     ) -> Result<ClickCounts, StorageError> {
         self.start_watching();
         let entries = &self.entries;
-        if let Some(counts) = entries.clicks.get(&user) {
-            entries.click_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(counts);
+        let day = since.to_offset(time::UtcOffset::UTC).date();
+        if let Some((cached_day, counts)) = entries.clicks.get(&user) {
+            if cached_day == day {
+                entries.click_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(counts);
+            }
         }
         entries.click_misses.fetch_add(1, Ordering::Relaxed);
         let generation = entries.generation.load(Ordering::Acquire);
         let counts = self.inner.click_counts(user, since).await?;
         if entries.generation.load(Ordering::Acquire) == generation {
-            entries.clicks.insert(user, counts);
+            entries.clicks.insert(user, (day, counts));
         }
         Ok(counts)
     }
