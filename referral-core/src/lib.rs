@@ -87,8 +87,8 @@ pub use engine::{
     AuditPage, ClickQueueStats, ConversionOutcome, Engine, EngineBuilder, Event, EventType,
     NewAccount, Referral, ReferralPage, ReferralStats, Registered, Reward, RewardPage, CLICK_BATCH,
     CLICK_QUEUE_CAPACITY, CLICK_WINDOW, DEFAULT_PAGE_SIZE, MAX_ADJUSTMENT_POINTS,
-    MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE, MAX_REASON_CHARS, RECENT_WINDOW, RESET_DONE_MESSAGE,
-    RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
+    MAX_CONVERSION_ID_BYTES, MAX_PAGE_SIZE, MAX_REASON_CHARS, PASSWORD_CHANGED_MESSAGE,
+    RECENT_WINDOW, RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 pub use error::{Error, FieldError};
 pub use event_handler::{EventHandler, HandlerError};

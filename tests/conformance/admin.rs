@@ -4,7 +4,6 @@
 //! detail, and the audit log.
 
 use referral::permissions::RolePermissions;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::sessions::claims_of;
@@ -41,15 +40,7 @@ pub async fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Reply {
-    let method = Method::from_bytes(method.as_bytes()).expect("a valid method");
-    let mut request = server.client.request(method, server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    server.send(request).await
+    server.call(method, path, token, body).await
 }
 
 async fn patch(server: &TestServer, token: &str, id: &str, body: Value) -> Reply {

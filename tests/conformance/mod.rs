@@ -36,6 +36,7 @@ pub mod rate_limits;
 pub mod referrals;
 pub mod reset;
 pub mod routing;
+pub mod self_service;
 pub mod service;
 pub mod sessions;
 pub mod verification;
@@ -334,6 +335,25 @@ impl TestServer {
     pub async fn post_as(&self, path: &str, access_token: &str) -> Reply {
         self.send(self.client.post(self.url(path)).bearer_auth(access_token))
             .await
+    }
+
+    /// `method path` with `Authorization: Bearer {token}` (if any) and a JSON `body` (if any).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let method = Method::from_bytes(method.as_bytes()).expect("a valid method");
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request).await
     }
 
     /// A request with any method, content type and raw body.
@@ -793,6 +813,12 @@ macro_rules! conformance_tests {
                 dead_letters_are_listed_newest_first_without_their_payload,
                 redelivering_a_dead_letter_answers_202_and_is_audited,
                 redelivering_an_unknown_dead_letter_answers_404_not_found,
+            ],
+            self_service: [
+                changing_the_password_ends_other_sessions_and_the_answer_carries_working_tokens,
+                changing_the_password_without_a_token_answers_401,
+                a_wrong_current_password_answers_401_and_counts_toward_the_login_limit,
+                a_bad_new_password_answers_422_and_changes_nothing,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

@@ -10,6 +10,7 @@ mod events;
 mod referrals;
 mod reset;
 mod rewards;
+mod self_service;
 mod sessions;
 mod verification;
 
@@ -58,6 +59,7 @@ pub use rewards::{
     ConversionOutcome, Reward, RewardPage, MAX_ADJUSTMENT_POINTS, MAX_CONVERSION_ID_BYTES,
     MAX_REASON_CHARS,
 };
+pub use self_service::PASSWORD_CHANGED_MESSAGE;
 pub(crate) use verification::VERIFICATION_MAIL_TOPIC;
 pub use verification::VERIFICATION_SENT_MESSAGE;
 

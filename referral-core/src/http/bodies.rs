@@ -127,6 +127,25 @@ pub struct ConversionRequest {
     pub value: i64,
 }
 
+/// `POST /change-password`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    /// The password the account has now.
+    pub current_password: String,
+    /// The new password: the rules of registration.
+    pub new_password: String,
+}
+
+/// What `POST /change-password` answers: a sentence, and the caller's new tokens (every
+/// other session of the user has ended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PasswordChanged {
+    /// The sentence.
+    pub message: String,
+    /// The caller's new tokens.
+    pub tokens: crate::tokens::Tokens,
+}
+
 /// An answer that is only a sentence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MessageBody {

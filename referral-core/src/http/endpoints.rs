@@ -140,6 +140,8 @@ pub enum Endpoint {
     AdminAdjustPoints,
     /// `POST /admin/users/{id}/conversions`
     AdminRecordConversion,
+    /// `POST /change-password`
+    ChangePassword,
 }
 
 /// One row of the endpoint table.
@@ -265,6 +267,27 @@ const TABLE: &[EndpointSpec] = &[
         request_schema: None,
         success: (200, Some("User")),
         problems: AUTHENTICATED,
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::ChangePassword,
+        name: "change_password",
+        method: Method::Post,
+        path: "/change-password",
+        scope: Scope::Api,
+        access: Access::Bearer,
+        body: true,
+        summary: "Change your password: every other session ends, this one gets new tokens",
+        request_schema: Some("ChangePasswordRequest"),
+        success: (200, Some("PasswordChanged")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized, invalid_credentials"),
+            (413, "payload_too_large"),
+            (422, "validation_failed"),
+            (429, "rate_limited"),
+            (503, "unavailable"),
+        ],
         query: &[],
     },
     EndpointSpec {

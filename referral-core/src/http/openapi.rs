@@ -14,9 +14,9 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, OpenApiVersion, Ref, 
 use utoipa::OpenApi;
 
 use super::bodies::{
-    AdjustmentRequest, ConversionRequest, Health, LoginRequest, MessageBody, ReferralCodeRequest,
-    RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest, RevokeRequest,
-    VerifyEmailRequest,
+    AdjustmentRequest, ChangePasswordRequest, ConversionRequest, Health, LoginRequest, MessageBody,
+    PasswordChanged, ReferralCodeRequest, RefreshRequest, RegisterRequest, ResetConfirmRequest,
+    ResetRequest, RevokeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
@@ -43,6 +43,8 @@ use crate::user::User;
         RefreshRequest,
         ResetRequest,
         ResetConfirmRequest,
+        ChangePasswordRequest,
+        PasswordChanged,
         ReferralCodeRequest,
         User,
         Tokens,

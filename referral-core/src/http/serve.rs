@@ -8,15 +8,16 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use super::bodies::{
-    AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ConversionRequest, Health, LoginRequest,
-    MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest,
-    ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
+    AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ChangePasswordRequest,
+    ConversionRequest, Health, LoginRequest, MessageBody, PasswordChanged, ReferralCodeRequest,
+    ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest,
+    RevokeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
 use crate::engine::{
-    AccessUpdate, Engine, NewAccount, DEFAULT_PAGE_SIZE, RESET_DONE_MESSAGE,
-    RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
+    AccessUpdate, Engine, NewAccount, DEFAULT_PAGE_SIZE, PASSWORD_CHANGED_MESSAGE,
+    RESET_DONE_MESSAGE, RESET_REQUESTED_MESSAGE, VERIFICATION_SENT_MESSAGE,
 };
 use crate::error::Error;
 use crate::outbox::REDELIVERY_QUEUED_MESSAGE;
@@ -173,6 +174,23 @@ impl Engine {
                 self.confirm_password_reset(&body.token, &body.new_password)
                     .await?;
                 Ok(message(200, RESET_DONE_MESSAGE))
+            }
+            Endpoint::ChangePassword => {
+                let body: ChangePasswordRequest = parse_json(request)?;
+                let tokens = self
+                    .change_password(
+                        signed_in(&call)?,
+                        &body.current_password,
+                        &body.new_password,
+                    )
+                    .await?;
+                Ok(ApiResponse::json(
+                    200,
+                    &PasswordChanged {
+                        message: PASSWORD_CHANGED_MESSAGE.to_owned(),
+                        tokens,
+                    },
+                ))
             }
             Endpoint::Referrals => {
                 let (limit, cursor) = page_query(request)?;

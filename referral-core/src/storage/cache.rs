@@ -23,9 +23,9 @@ use uuid::Uuid;
 
 use super::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
-    StorageError, UserChangeSink, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, UserChangeSink, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::error::Error;
@@ -493,6 +493,20 @@ impl Storage for CachingStorage {
             Ok(Some(user)) => self.entries.invalidate(*user),
             Ok(None) => {}
             // Unknown whether it committed, nor for whom.
+            Err(_) => self.entries.invalidate_all(),
+        }
+        result
+    }
+
+    async fn change_password(
+        &self,
+        change: PasswordChange,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let user = change.user;
+        let result = self.inner.change_password(change).await;
+        match &result {
+            Ok(_) => self.entries.invalidate(user),
+            // Unknown whether it committed.
             Err(_) => self.entries.invalidate_all(),
         }
         result

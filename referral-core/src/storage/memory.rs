@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
-    StorageError, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::password::PasswordHash;
@@ -559,6 +559,45 @@ impl Storage for MemoryStorage {
             data.outbox.insert(event.id, OutboxEntry::new(event));
         }
         Ok(Some(user))
+    }
+
+    async fn change_password(
+        &self,
+        change: PasswordChange,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let mut data = self.data()?;
+        let Some(before) = data.users.get(&change.user) else {
+            return Ok(None);
+        };
+        if before.password_hash != change.expected {
+            return Ok(None);
+        }
+        if data.refresh.contains_key(&change.session.hash) {
+            return Err(StorageError::backend("refresh token hash already stored"));
+        }
+        data.check_new(&change.outbox, &[])?;
+        let after = UserRecord {
+            password_hash: change.new_hash,
+            token_version: before.token_version + 1,
+            ..before.clone()
+        };
+        data.revoke_all(after.id);
+        let session = RefreshTokenRecord {
+            user_id: after.id,
+            token_version: after.token_version,
+            ..change.session
+        };
+        data.refresh.insert(
+            session.hash,
+            RefreshState {
+                record: session,
+                rotated: false,
+                revoked: false,
+            },
+        );
+        data.queue(change.outbox);
+        data.users.insert(after.id, after.clone());
+        Ok(Some(after))
     }
 
     async fn hit_rate_limit(

@@ -47,9 +47,9 @@ pub use open::open;
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
     audit_actions, AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent,
-    ConversionRecord, DeadLetter, NewReferral, NewUser, OutboxMessage, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    UserSearch, UserSummary, VerificationTokenRecord,
+    ConversionRecord, DeadLetter, NewReferral, NewUser, OutboxMessage, PasswordChange, PruneReport,
+    ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord,
+    RewardCursor, Rotation, UserSearch, UserSummary, VerificationTokenRecord,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
@@ -192,6 +192,19 @@ pub trait Storage: Send + Sync + 'static {
         now: OffsetDateTime,
         events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError>;
+
+    /// Changes a user's password by its owner, atomically with its effects, only while the
+    /// stored hash is still `change.expected` (the one the caller verified the current
+    /// password against): the hash becomes `change.new_hash`, the token version is bumped
+    /// (every earlier access token is refused), every refresh token of the user is revoked,
+    /// `change.session` is stored at the new version (the caller's session goes on), and
+    /// `change.outbox` is queued. Returns the user as stored after it, or `None` (writing
+    /// nothing) when the user does not exist or their hash changed meanwhile (a reset or
+    /// another change won). Of concurrent changes from one hash, exactly one returns `Some`.
+    async fn change_password(
+        &self,
+        change: PasswordChange,
+    ) -> Result<Option<UserRecord>, StorageError>;
 
     /// Counts one attempt under `key`, atomically, and returns the window after counting:
     /// when no window is open at `now` (none yet, or `started_at + window <= now`), a new one

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::email::Email;
+use crate::password::PasswordHash;
 use crate::rewards::{RewardEntry, RewardStatus};
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -73,6 +74,26 @@ pub enum Rotation {
     Reused(Uuid),
     /// Unknown, revoked or expired.
     Invalid,
+}
+
+/// A password change by its owner, written in one transaction by
+/// [`Storage::change_password`](super::Storage::change_password).
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    /// The user.
+    pub user: Uuid,
+    /// The hash the caller verified the current password against: the change happens only
+    /// while it is still the user's.
+    pub expected: PasswordHash,
+    /// The new password's hash.
+    pub new_hash: PasswordHash,
+    /// The caller's new session, stored at the token version the change sets (its own
+    /// `token_version` is a placeholder and is ignored).
+    pub session: RefreshTokenRecord,
+    /// When (refresh tokens are revoked at this instant).
+    pub now: OffsetDateTime,
+    /// Messages the change queues (its `password.changed` event), due at their `created_at`.
+    pub outbox: Vec<OutboxMessage>,
 }
 
 /// A password-reset token as stored: only its hash.

@@ -17,9 +17,9 @@ use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::storage::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
-    StorageError, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -116,6 +116,8 @@ pub enum StorageCall {
     ClickCounts,
     /// [`Storage::prune_clicks`].
     PruneClicks,
+    /// [`Storage::change_password`].
+    ChangePassword,
 }
 
 /// Whether a pause holds a call before it reaches the wrapped storage or after it returned.
@@ -554,6 +556,17 @@ impl Storage for PausingStorage {
         self.step(
             StorageCall::ConsumeResetToken,
             self.inner.consume_reset_token(token, new_hash, now, events),
+        )
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        change: PasswordChange,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.step(
+            StorageCall::ChangePassword,
+            self.inner.change_password(change),
         )
         .await
     }

@@ -25,9 +25,9 @@ use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardStatus, RewardTransition};
 use crate::storage::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PruneReport, ReferralCounts, ReferralCursor,
-    ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, Storage,
-    StorageError, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
+    Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -681,6 +681,48 @@ where
         }
         tx.commit().await.map_err(error::<DB>)?;
         Ok(Some(owner.id))
+    }
+
+    async fn change_password(
+        &self,
+        change: PasswordChange,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let now = to_micros(change.now);
+        let mut tx = self.begin().await?;
+        // The user's row first, as every change of their tokens takes it.
+        let Some(before) = self.lock_user(&mut tx, change.user).await? else {
+            return Ok(None);
+        };
+        if before.password_hash != change.expected {
+            return Ok(None);
+        }
+        sqlx::query(&self.queries.reset_password)
+            .bind(before.id)
+            .bind(change.new_hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        self.revoke_sessions(&mut tx, before.id, now).await?;
+        let after = UserRecord {
+            password_hash: change.new_hash,
+            token_version: before.token_version + 1,
+            ..before
+        };
+        let session = RefreshTokenRecord {
+            user_id: after.id,
+            token_version: after.token_version,
+            ..change.session
+        };
+        if !self.insert_refresh(&mut *tx, &session).await? {
+            return Err(StorageError::backend(
+                "the new session of a password change was not stored",
+            ));
+        }
+        for message in &change.outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(Some(after))
     }
 
     async fn hit_rate_limit(

@@ -23,7 +23,8 @@
 //! last-admin rule, user search, the audit log), `sessions` (refresh tokens), `resets`,
 //! `verification`, `rewards` (the lifecycle), `rate_limits`, `referrals`, `codes` (vanity
 //! codes and aliases), `clicks`, `outbox`, `events` (fan-out, order per user), `pruning`,
-//! `concurrency` (races every backend must settle the same way); `setup` builds the records
+//! `concurrency` (races every backend must settle the same way), `self_service` (password
+//! changes, erasure, metadata); `setup` builds the records
 //! they write.
 //!
 //! Not API-stable: cases are added as rules are.
@@ -44,6 +45,7 @@ mod rate_limits;
 mod referrals;
 mod resets;
 mod rewards;
+mod self_service;
 mod sessions;
 mod setup;
 mod verification;
@@ -60,6 +62,7 @@ pub use rate_limits::*;
 pub use referrals::*;
 pub use resets::*;
 pub use rewards::*;
+pub use self_service::*;
 pub use sessions::*;
 pub use verification::*;
 
@@ -272,6 +275,9 @@ macro_rules! __storage_contract_cases {
             searching_users_filters_by_email_and_role_and_pages_newest_first,
             search_wildcards_match_only_themselves,
             the_audit_log_is_listed_newest_first_in_pages,
+            // self-service
+            changing_a_password_revokes_every_refresh_token_and_keeps_the_new_session,
+            a_password_change_from_a_stale_hash_writes_nothing,
         ]);
     };
 }
