@@ -13,10 +13,11 @@ use super::{assert_utc_timestamp, assert_uuid, Account, Reply, Target, TestServe
 const ADMIN: &str = "boss@example.com";
 
 /// Every admin endpoint, as (method, path) with `{id}` for a user id.
-const ADMIN_ENDPOINTS: [(&str, &str); 4] = [
+const ADMIN_ENDPOINTS: [(&str, &str); 5] = [
     ("GET", "/api/admin/users"),
     ("GET", "/api/admin/users/{id}"),
     ("PATCH", "/api/admin/users/{id}"),
+    ("DELETE", "/api/admin/users/{id}"),
     ("GET", "/api/admin/audit"),
 ];
 
@@ -138,7 +139,93 @@ pub async fn an_unknown_or_malformed_user_id_answers_404_not_found(target: Targe
         patch(&server, boss.access(), &id, json!({ "disabled": true }))
             .await
             .expect_problem(404, "not_found");
+        call(&server, "DELETE", &path, Some(boss.access()), None)
+            .await
+            .expect_problem(404, "not_found");
     }
+}
+
+pub async fn an_admin_erases_a_user_with_204_once_and_it_is_audited(target: Target) {
+    let server = server(target).await;
+    let boss = admin(&server).await;
+    let jane = server.register("jane@example.com", None).await;
+    let path = format!("/api/admin/users/{}", jane.id());
+    let erased = call(&server, "DELETE", &path, Some(boss.access()), None).await;
+    assert_eq!(erased.status, 204);
+    assert!(erased.body.is_empty());
+    // Gone at once: her tokens, her login, the admin views; a second erasure finds nobody.
+    server
+        .get_as("/api/me", jane.access())
+        .await
+        .expect_problem(401, "unauthorized");
+    server.refused_login("jane@example.com", PASSWORD).await;
+    for method in ["GET", "DELETE"] {
+        call(&server, method, &path, Some(boss.access()), None)
+            .await
+            .expect_problem(404, "not_found");
+    }
+    let listed = call(
+        &server,
+        "GET",
+        "/api/admin/users?query=jane",
+        Some(boss.access()),
+        None,
+    )
+    .await
+    .expect_json(200);
+    assert_eq!(listed["users"], json!([]));
+    let audit = call(
+        &server,
+        "GET",
+        "/api/admin/audit",
+        Some(boss.access()),
+        None,
+    )
+    .await
+    .expect_json(200);
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "user.erased");
+    assert_eq!(entry["actor_id"], boss.user["id"]);
+    assert_eq!(entry["target_id"], jane.user["id"]);
+    assert_eq!(entry["details"], json!({}));
+}
+
+pub async fn erasing_the_last_admin_answers_409_last_admin(target: Target) {
+    let server = server(target).await;
+    let boss = admin(&server).await;
+    let own = format!("/api/admin/users/{}", boss.id());
+    call(&server, "DELETE", &own, Some(boss.access()), None)
+        .await
+        .expect_problem(409, "last_admin");
+    server
+        .call(
+            "DELETE",
+            "/api/me",
+            Some(boss.access()),
+            Some(&json!({ "password": PASSWORD })),
+        )
+        .await
+        .expect_problem(409, "last_admin");
+    // Nothing changed; with a second admin, the first may go.
+    server
+        .get_as("/api/me", boss.access())
+        .await
+        .expect_json(200);
+    let jane = server.register("jane@example.com", None).await;
+    patch(
+        &server,
+        boss.access(),
+        jane.id(),
+        json!({ "roles": ["user", "admin"] }),
+    )
+    .await
+    .expect_json(200);
+    assert_eq!(
+        call(&server, "DELETE", &own, Some(boss.access()), None)
+            .await
+            .status,
+        204
+    );
 }
 
 pub async fn new_users_hold_the_user_role_and_admin_emails_also_admin(target: Target) {

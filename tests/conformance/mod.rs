@@ -793,6 +793,8 @@ macro_rules! conformance_tests {
                 two_admins_demoting_each_other_at_once_leave_one_admin,
                 an_unknown_or_invalid_role_answers_422_and_a_wrong_shape_400,
                 every_change_is_in_the_audit_log_newest_first,
+                an_admin_erases_a_user_with_204_once_and_it_is_audited,
+                erasing_the_last_admin_answers_409_last_admin,
             ],
             admin_rewards: [
                 reward_admin_endpoints_without_a_valid_token_answer_401,
@@ -819,6 +821,10 @@ macro_rules! conformance_tests {
                 changing_the_password_without_a_token_answers_401,
                 a_wrong_current_password_answers_401_and_counts_toward_the_login_limit,
                 a_bad_new_password_answers_422_and_changes_nothing,
+                deleting_the_account_answers_204_and_keeps_the_referrers_history,
+                deleting_the_account_ends_every_session_and_frees_the_email,
+                deleting_the_account_needs_a_token_and_the_right_password,
+                a_sign_up_with_an_erased_users_code_has_no_referrer,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

@@ -1,5 +1,6 @@
 //! Account self-service: changing one's password (every other session ends, this one gets
-//! fresh tokens; a wrong current password is a counted failed login).
+//! fresh tokens; a wrong current password is a counted failed login) and erasing one's
+//! account (`DELETE /api/me`: every token ends, referrers keep their history anonymised).
 
 use serde_json::{json, Value};
 
@@ -150,4 +151,144 @@ pub async fn a_bad_new_password_answers_422_and_changes_nothing(target: Target) 
         .expect_json(200);
     refresh(&server, jane.refresh()).await.expect_json(200);
     server.tokens("jane@example.com", PASSWORD).await;
+}
+
+/// `DELETE /api/me` with `password`.
+async fn delete_me(server: &TestServer, token: &str, password: &str) -> Reply {
+    server
+        .call(
+            "DELETE",
+            "/api/me",
+            Some(token),
+            Some(&json!({ "password": password })),
+        )
+        .await
+}
+
+pub async fn deleting_the_account_answers_204_and_keeps_the_referrers_history(target: Target) {
+    let server = TestServer::start(target).await;
+    let bob = server.register("bob@example.com", None).await;
+    let jane = server.register("jane@example.com", Some(bob.code())).await;
+    let before = server
+        .get_as("/api/referral-stats", bob.access())
+        .await
+        .expect_json(200);
+    let erased = delete_me(&server, jane.access(), PASSWORD).await;
+    assert_eq!(erased.status, 204);
+    assert!(erased.body.is_empty());
+
+    let listed = server
+        .get_as("/api/referrals", bob.access())
+        .await
+        .expect_json(200);
+    let row = &listed["referrals"][0];
+    assert_eq!(row["user_id"], jane.user["id"]);
+    assert_eq!(row["email"], Value::Null, "an erased referee has no email");
+    assert_eq!(row["reward_points"], 100);
+    let after = server
+        .get_as("/api/referral-stats", bob.access())
+        .await
+        .expect_json(200);
+    for field in [
+        "total_referrals",
+        "total_reward_points",
+        "referrals_last_30_days",
+    ] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+}
+
+pub async fn deleting_the_account_ends_every_session_and_frees_the_email(target: Target) {
+    let server = TestServer::start(target).await;
+    let jane = server.register("jane@example.com", None).await;
+    let laptop = server.tokens("jane@example.com", PASSWORD).await;
+    assert_eq!(
+        delete_me(&server, jane.access(), PASSWORD).await.status,
+        204
+    );
+    for access in [jane.access(), access_of(&laptop)] {
+        server
+            .get_as("/api/me", access)
+            .await
+            .expect_problem(401, "unauthorized");
+    }
+    for refresh_token in [jane.refresh(), refresh_of(&laptop)] {
+        refresh(&server, refresh_token)
+            .await
+            .expect_problem(401, "invalid_refresh_token");
+    }
+    // Logging in answers as for an unknown email; a reset request sends nothing.
+    server.refused_login("jane@example.com", PASSWORD).await;
+    server
+        .request_reset("jane@example.com")
+        .await
+        .expect_json(202);
+    assert!(server.reset_mails().await.is_empty());
+    // The address can sign up again, as a new account.
+    let again = server.register("jane@example.com", None).await;
+    assert_ne!(again.user["id"], jane.user["id"]);
+    assert_ne!(again.code(), jane.code());
+}
+
+pub async fn deleting_the_account_needs_a_token_and_the_right_password(target: Target) {
+    let server = TestServer::start(target).await;
+    let jane = server.register("jane@example.com", None).await;
+    let body = json!({ "password": PASSWORD });
+    server
+        .call("DELETE", "/api/me", None, Some(&body))
+        .await
+        .expect_problem(401, "unauthorized");
+    server
+        .call("DELETE", "/api/me", Some(jane.access()), None)
+        .await
+        .expect_problem(400, "invalid_json");
+    // A wrong password is a failed login: ten of them, then the limit.
+    for _ in 0..10 {
+        delete_me(&server, jane.access(), "not my password")
+            .await
+            .expect_problem(401, "invalid_credentials");
+    }
+    delete_me(&server, jane.access(), PASSWORD)
+        .await
+        .expect_problem(429, "rate_limited");
+    server
+        .login("jane@example.com", PASSWORD)
+        .await
+        .expect_problem(429, "rate_limited");
+    // Nothing was erased.
+    server
+        .get_as("/api/me", jane.access())
+        .await
+        .expect_json(200);
+}
+
+pub async fn a_sign_up_with_an_erased_users_code_has_no_referrer(target: Target) {
+    let server = TestServer::start(target).await;
+    let jane = server.register("jane@example.com", None).await;
+    let code = jane.code().to_owned();
+    assert_eq!(
+        delete_me(&server, jane.access(), PASSWORD).await.status,
+        204
+    );
+    let ann = server
+        .register("ann@example.com", Some(&code.to_lowercase()))
+        .await;
+    assert_eq!(ann.user["referred_by"], Value::Null);
+    // The code stays reserved: nobody can choose it.
+    server
+        .call(
+            "PUT",
+            "/api/referral-code",
+            Some(ann.access()),
+            Some(&json!({ "code": code })),
+        )
+        .await
+        .expect_problem(409, "code_taken");
+    // Its share link counts nothing and carries no code.
+    let followed = server.get(&format!("/r/{code}")).await;
+    assert_eq!(followed.status, 302);
+    assert_eq!(
+        followed.header("location"),
+        Some(format!("{}/register", super::APP_BASE_URL).as_str())
+    );
 }

@@ -123,12 +123,12 @@ impl Engine {
             None => None,
             Some(raw) => {
                 let code = ReferralCode::parse(raw).map_err(|_| Error::UnknownReferralCode)?;
-                Some(
-                    storage
-                        .user_by_referral_code(&code)
-                        .await?
-                        .ok_or(Error::UnknownReferralCode)?,
-                )
+                match storage.user_by_referral_code(&code).await? {
+                    Some(referrer) => Some(referrer),
+                    // An erased user's code stays theirs: it signs people up, as nobody's.
+                    None if storage.referral_code_retired(&code).await? => None,
+                    None => return Err(Error::UnknownReferralCode),
+                }
             }
         };
         if storage.user_by_email(&email).await?.is_some() {

@@ -24,8 +24,8 @@ pub const RECENT_WINDOW: Duration = Duration::days(30);
 pub struct Referral {
     /// The referred user's id.
     pub user_id: Uuid,
-    /// Masked email: `j***@example.com`.
-    pub email: String,
+    /// Masked email: `j***@example.com`; `null` once the referred user erased their account.
+    pub email: Option<String>,
     /// When they joined (RFC 3339, UTC).
     #[serde(with = "crate::timestamp")]
     #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]
@@ -96,7 +96,7 @@ impl Engine {
                 .into_iter()
                 .map(|row| Referral {
                     user_id: row.user_id,
-                    email: row.email.masked(),
+                    email: row.email.map(|email| email.masked()),
                     joined_at: row.joined_at,
                     reward_points: row.reward_points,
                 })

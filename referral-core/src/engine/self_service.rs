@@ -1,4 +1,11 @@
-//! Account self-service: a signed-in user changes their own password.
+//! Account self-service: a signed-in user changes their own password or erases their
+//! account; an admin (or the app) erases someone's.
+//!
+//! Erasure keeps the account's row as a tombstone under its id, so the referral rows,
+//! ledger entries and codes naming it hold: referrers keep their history and totals (the
+//! erased referee listed without an email), the erased user's codes are never held by
+//! anyone again (a sign-up with one has no referrer), and the email is free for a new
+//! account. Everything personal goes: email, password hash, metadata, roles, every token.
 //!
 //! Proving the current password is a login attempt in all but name: it is counted under the
 //! login limit's key for the user's email (before the check, so parallel guesses cannot get
@@ -11,7 +18,7 @@ use super::{Engine, EventType};
 use crate::error::{Error, FieldError};
 use crate::password::Password;
 use crate::rate_limit::RateScope;
-use crate::storage::PasswordChange;
+use crate::storage::{audit_actions, AuditEntry, Erasure, PasswordChange, StorageError};
 use crate::tokens::Tokens;
 use crate::user::UserRecord;
 
@@ -71,6 +78,58 @@ impl Engine {
         self.wake_outbox();
         tracing::info!(user = %user.id, "password changed; other sessions revoked");
         self.tokens_for(&after, &token)
+    }
+
+    /// Erases the account `user_id`, `actor` doing it (the user themselves, an admin, or
+    /// `None` for the operator).
+    ///
+    /// In one storage transaction: the user's email, password hash, metadata, roles and
+    /// every token are removed (the row stays as a tombstone, see the module), their earlier
+    /// access tokens are refused at once, an audit entry `user.erased` and a `user.deleted`
+    /// event (`data`: `user_id` only) are written.
+    ///
+    /// Errors: [`Error::UserNotFound`] for an unknown or already erased user;
+    /// [`Error::LastAdmin`] when the user is the last enabled admin.
+    pub async fn erase_user(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<(), Error> {
+        let now = self.now();
+        let erasure = Erasure {
+            user: user_id,
+            now,
+            audit: AuditEntry {
+                id: Uuid::now_v7(),
+                actor_id: actor,
+                action: audit_actions::ERASED.to_owned(),
+                target_id: Some(user_id),
+                details: json!({}),
+                at: now,
+            },
+            outbox: vec![self.event(
+                EventType::UserDeleted,
+                Some(user_id),
+                json!({ "user_id": user_id }),
+            )],
+        };
+        match self.inner.storage.erase_user(erasure).await {
+            Ok(true) => {
+                self.wake_outbox();
+                tracing::info!(user = %user_id, actor = ?actor, "account erased");
+                Ok(())
+            }
+            Ok(false) => Err(Error::UserNotFound),
+            Err(StorageError::LastAdmin) => Err(Error::LastAdmin),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Erases `user`'s own account after checking their password (counted as a login
+    /// attempt, as [`change_password`](Self::change_password) counts it); see
+    /// [`erase_user`](Self::erase_user).
+    ///
+    /// Errors: [`Error::RateLimited`], [`Error::InvalidCredentials`] as for a password change;
+    /// [`Error::LastAdmin`] when the user is the last enabled admin.
+    pub async fn delete_own_account(&self, user: &UserRecord, password: &str) -> Result<(), Error> {
+        self.check_own_password(user, password).await?;
+        self.erase_user(user.id, Some(user.id)).await
     }
 
     /// Checks that `password` is `user`'s, counted as a login attempt for their email:

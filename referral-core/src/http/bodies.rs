@@ -136,6 +136,13 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
+/// `DELETE /me`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct DeleteAccountRequest {
+    /// The account's password.
+    pub password: String,
+}
+
 /// What `POST /change-password` answers: a sentence, and the caller's new tokens (every
 /// other session of the user has ended).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -142,6 +142,10 @@ pub enum Endpoint {
     AdminRecordConversion,
     /// `POST /change-password`
     ChangePassword,
+    /// `DELETE /me`
+    DeleteMe,
+    /// `DELETE /admin/users/{id}`
+    AdminDeleteUser,
 }
 
 /// One row of the endpoint table.
@@ -285,6 +289,27 @@ const TABLE: &[EndpointSpec] = &[
             (401, "unauthorized, invalid_credentials"),
             (413, "payload_too_large"),
             (422, "validation_failed"),
+            (429, "rate_limited"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::DeleteMe,
+        name: "delete_me",
+        method: Method::Delete,
+        path: "/me",
+        scope: Scope::Api,
+        access: Access::Bearer,
+        body: true,
+        summary: "Erase your account (your referral history stays with your referrer, anonymised)",
+        request_schema: Some("DeleteAccountRequest"),
+        success: (204, None),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized, invalid_credentials"),
+            (409, "last_admin"),
+            (413, "payload_too_large"),
             (429, "rate_limited"),
             (503, "unavailable"),
         ],
@@ -546,6 +571,26 @@ const TABLE: &[EndpointSpec] = &[
             (404, "not_found"),
             (409, "last_admin"),
             (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::AdminDeleteUser,
+        name: "admin_delete_user",
+        method: Method::Delete,
+        path: "/admin/users/{id}",
+        scope: Scope::Api,
+        access: Access::Permission(AdminUsersWrite::NAME),
+        body: false,
+        summary: "Erase a user's account, as DELETE /me does",
+        request_schema: None,
+        success: (204, None),
+        problems: &[
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (409, "last_admin"),
             (503, "unavailable"),
         ],
         query: &[],
@@ -1022,7 +1067,7 @@ mod tests {
         ));
         assert!(matches!(
             mount.resolve("POST", "/api/me"),
-            Err(Error::MethodNotAllowed { allow }) if allow == "GET, HEAD"
+            Err(Error::MethodNotAllowed { allow }) if allow == "GET, HEAD, DELETE"
         ));
         for path in ["/api/nope", "/api/me/", "/api", "/apix/me", "/me"] {
             assert!(

@@ -14,9 +14,9 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, OpenApiVersion, Ref, 
 use utoipa::OpenApi;
 
 use super::bodies::{
-    AdjustmentRequest, ChangePasswordRequest, ConversionRequest, Health, LoginRequest, MessageBody,
-    PasswordChanged, ReferralCodeRequest, RefreshRequest, RegisterRequest, ResetConfirmRequest,
-    ResetRequest, RevokeRequest, VerifyEmailRequest,
+    AdjustmentRequest, ChangePasswordRequest, ConversionRequest, DeleteAccountRequest, Health,
+    LoginRequest, MessageBody, PasswordChanged, ReferralCodeRequest, RefreshRequest,
+    RegisterRequest, ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
@@ -45,6 +45,7 @@ use crate::user::User;
         ResetConfirmRequest,
         ChangePasswordRequest,
         PasswordChanged,
+        DeleteAccountRequest,
         ReferralCodeRequest,
         User,
         Tokens,

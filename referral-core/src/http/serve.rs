@@ -9,9 +9,9 @@ use serde::de::DeserializeOwned;
 
 use super::bodies::{
     AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ChangePasswordRequest,
-    ConversionRequest, Health, LoginRequest, MessageBody, PasswordChanged, ReferralCodeRequest,
-    ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest, ResetRequest,
-    RevokeRequest, VerifyEmailRequest,
+    ConversionRequest, DeleteAccountRequest, Health, LoginRequest, MessageBody, PasswordChanged,
+    ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest,
+    ResetRequest, RevokeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
@@ -191,6 +191,17 @@ impl Engine {
                         tokens,
                     },
                 ))
+            }
+            Endpoint::DeleteMe => {
+                let body: DeleteAccountRequest = parse_json(request)?;
+                self.delete_own_account(signed_in(&call)?, &body.password)
+                    .await?;
+                Ok(ApiResponse::no_content())
+            }
+            Endpoint::AdminDeleteUser => {
+                let id = user_id_param(&call)?;
+                self.erase_user(id, Some(signed_in(&call)?.id)).await?;
+                Ok(ApiResponse::no_content())
             }
             Endpoint::Referrals => {
                 let (limit, cursor) = page_query(request)?;

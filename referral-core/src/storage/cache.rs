@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
     ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
     Storage, StorageError, UserChangeSink, UserSearch, UserSummary, VerificationTokenRecord,
 };
@@ -464,6 +464,21 @@ impl Storage for CachingStorage {
             Err(_) => self.entries.invalidate_all(),
         }
         result
+    }
+
+    async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError> {
+        let user = erasure.user;
+        let result = self.inner.erase_user(erasure).await;
+        match &result {
+            Ok(_) => self.entries.invalidate(user),
+            // Unknown whether it committed.
+            Err(_) => self.entries.invalidate_all(),
+        }
+        result
+    }
+
+    async fn referral_code_retired(&self, code: &ReferralCode) -> Result<bool, StorageError> {
+        self.inner.referral_code_retired(code).await
     }
 
     async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError> {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
     ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
     Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
@@ -44,6 +44,8 @@ pub struct MemoryStorage {
 #[derive(Debug, Default)]
 struct Data {
     users: HashMap<Uuid, UserRecord>,
+    /// Erased users: gone from `users` (so no lookup finds them), their ids and codes kept.
+    erased: HashSet<Uuid>,
     by_email: HashMap<Email, Uuid>,
     /// Every code ever held, current or earlier (codes hash and compare without case).
     by_code: HashMap<ReferralCode, Uuid>,
@@ -197,6 +199,14 @@ impl Data {
                 state.revoked = true;
             }
         }
+    }
+
+    /// How many enabled admins there are besides `user`.
+    fn other_active_admins(&self, user: Uuid) -> usize {
+        self.users
+            .values()
+            .filter(|other| other.id != user && other.is_active_admin())
+            .count()
     }
 
     fn token_version(&self, user: Uuid) -> Option<i64> {
@@ -658,13 +668,12 @@ impl Storage for MemoryStorage {
             .iter()
             .rev()
             .take(limit as usize)
-            .filter_map(|r| {
-                data.users.get(&r.user_id).map(|user| ReferralRecord {
-                    user_id: r.user_id,
-                    email: user.email.clone(),
-                    joined_at: r.joined_at,
-                    reward_points: r.points,
-                })
+            .map(|r| ReferralRecord {
+                user_id: r.user_id,
+                // An erased referee is listed without an email.
+                email: data.users.get(&r.user_id).map(|user| user.email.clone()),
+                joined_at: r.joined_at,
+                reward_points: r.points,
             })
             .collect())
     }
@@ -1144,15 +1153,11 @@ impl Storage for MemoryStorage {
         let Some((after, entry)) = change.apply(&before) else {
             return Ok(AccessOutcome::Unchanged(before));
         };
-        if before.is_active_admin() && !after.is_active_admin() {
-            let others = data
-                .users
-                .values()
-                .filter(|user| user.id != before.id && user.is_active_admin())
-                .count();
-            if others == 0 {
-                return Err(StorageError::LastAdmin);
-            }
+        if before.is_active_admin()
+            && !after.is_active_admin()
+            && data.other_active_admins(before.id) == 0
+        {
+            return Err(StorageError::LastAdmin);
         }
         let events = change.events(&before, &after);
         data.check_new(&events, &[])?;
@@ -1161,6 +1166,38 @@ impl Storage for MemoryStorage {
         data.audit.push(entry.clone());
         data.queue(events);
         Ok(AccessOutcome::Changed(after, entry))
+    }
+
+    async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError> {
+        // One lock for the whole erasure: the last-admin count and the write are one step.
+        let mut data = self.data()?;
+        let Some(before) = data.users.get(&erasure.user).cloned() else {
+            return Ok(false);
+        };
+        if before.is_active_admin() && data.other_active_admins(before.id) == 0 {
+            return Err(StorageError::LastAdmin);
+        }
+        data.check_new(&erasure.outbox, &[])?;
+        data.users.remove(&before.id);
+        data.by_email.remove(&before.email);
+        data.erased.insert(before.id);
+        data.refresh
+            .retain(|_, state| state.record.user_id != before.id);
+        data.reset
+            .retain(|_, state| state.record.user_id != before.id);
+        data.verification
+            .retain(|_, state| state.record.user_id != before.id);
+        data.audit.push(erasure.audit);
+        data.queue(erasure.outbox);
+        Ok(true)
+    }
+
+    async fn referral_code_retired(&self, code: &ReferralCode) -> Result<bool, StorageError> {
+        let data = self.data()?;
+        Ok(data
+            .by_code
+            .get(code)
+            .is_some_and(|owner| data.erased.contains(owner)))
     }
 
     async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError> {

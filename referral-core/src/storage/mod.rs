@@ -47,9 +47,9 @@ pub use open::open;
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
     audit_actions, AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent,
-    ConversionRecord, DeadLetter, NewReferral, NewUser, OutboxMessage, PasswordChange, PruneReport,
-    ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord,
-    RewardCursor, Rotation, UserSearch, UserSummary, VerificationTokenRecord,
+    ConversionRecord, DeadLetter, Erasure, NewReferral, NewUser, OutboxMessage, PasswordChange,
+    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
+    ResetTokenRecord, RewardCursor, Rotation, UserSearch, UserSummary, VerificationTokenRecord,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
@@ -97,7 +97,7 @@ pub trait Storage: Send + Sync + 'static {
     /// [`claim_referral_code`](Self::claim_referral_code)).
     async fn create_user(&self, new: NewUser) -> Result<(), StorageError>;
 
-    /// The user with this id.
+    /// The user with this id. An erased user is never found, by this or any other lookup.
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StorageError>;
 
     /// The user with this normalised email.
@@ -205,6 +205,26 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         change: PasswordChange,
     ) -> Result<Option<UserRecord>, StorageError>;
+
+    /// Erases a user, atomically with its effects: the row stays as a tombstone under its
+    /// id (the referrals, ledger entries, conversions and codes naming it hold, so
+    /// referrers' lists and totals stay right) but its email, password hash, metadata and
+    /// roles are removed, it is marked erased at `erasure.now` and its token version is
+    /// bumped; every refresh, reset and verification token of the user is deleted; the audit
+    /// entry and `erasure.outbox` are written. Afterwards no lookup finds the user, their
+    /// email is free for a new account, [`list_referrals`](Self::list_referrals) shows them
+    /// without an email, and their codes stay theirs: nobody can claim them
+    /// ([`referral_code_retired`](Self::referral_code_retired) names them).
+    ///
+    /// Returns `false` (writing nothing) when there is no such user, or they were erased
+    /// already. Fails with [`StorageError::LastAdmin`] (writing nothing) when the user is the
+    /// last enabled admin, serialised with changes of access as
+    /// [`change_user_access`](Self::change_user_access) is.
+    async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError>;
+
+    /// Whether `code` (without case, current or earlier) belongs to an erased user: a code
+    /// nobody can hold again and that signs nobody up as a referrer.
+    async fn referral_code_retired(&self, code: &ReferralCode) -> Result<bool, StorageError>;
 
     /// Counts one attempt under `key`, atomically, and returns the window after counting:
     /// when no window is open at `now` (none yet, or `started_at + window <= now`), a new one

@@ -96,6 +96,20 @@ pub struct PasswordChange {
     pub outbox: Vec<OutboxMessage>,
 }
 
+/// An account erasure, written in one transaction by
+/// [`Storage::erase_user`](super::Storage::erase_user).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Erasure {
+    /// The user erased.
+    pub user: Uuid,
+    /// When (the tombstone's erasure instant).
+    pub now: OffsetDateTime,
+    /// The audit entry written with it.
+    pub audit: AuditEntry,
+    /// Messages it queues (its `user.deleted` event), due at their `created_at`.
+    pub outbox: Vec<OutboxMessage>,
+}
+
 /// A password-reset token as stored: only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetTokenRecord {
@@ -199,8 +213,8 @@ pub struct PruneReport {
 pub struct ReferralRecord {
     /// The referred user.
     pub user_id: Uuid,
-    /// Their email (the engine masks it).
-    pub email: Email,
+    /// Their email (the engine masks it); `None` once their account was erased.
+    pub email: Option<Email>,
     /// When they registered.
     pub joined_at: OffsetDateTime,
     /// Approved points the referrer earned from this referral.
@@ -307,7 +321,7 @@ pub struct UserSummary {
     pub reward_points: i64,
 }
 
-/// Audit actions of [`AccessChange`]s.
+/// Audit actions: of [`AccessChange`]s, and of erasures.
 pub mod audit_actions {
     /// The roles changed (details: `roles.from`, `roles.to`).
     pub const ROLES_CHANGED: &str = "user.roles_changed";
@@ -330,6 +344,8 @@ pub mod audit_actions {
     pub const CONVERSION_RECORDED: &str = "conversion.recorded";
     /// A dead letter was queued again (target: the message's id; details: `message_id`).
     pub const DEAD_LETTER_REDELIVERED: &str = "dead_letter.redelivered";
+    /// The account was erased (by its owner: the actor is the user; or by an admin).
+    pub const ERASED: &str = "user.erased";
 }
 
 impl AccessChange {

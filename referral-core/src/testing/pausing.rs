@@ -17,7 +17,7 @@ use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::storage::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
     ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
     Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
@@ -118,6 +118,10 @@ pub enum StorageCall {
     PruneClicks,
     /// [`Storage::change_password`].
     ChangePassword,
+    /// [`Storage::erase_user`].
+    EraseUser,
+    /// [`Storage::referral_code_retired`].
+    ReferralCodeRetired,
 }
 
 /// Whether a pause holds a call before it reaches the wrapped storage or after it returned.
@@ -556,6 +560,19 @@ impl Storage for PausingStorage {
         self.step(
             StorageCall::ConsumeResetToken,
             self.inner.consume_reset_token(token, new_hash, now, events),
+        )
+        .await
+    }
+
+    async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError> {
+        self.step(StorageCall::EraseUser, self.inner.erase_user(erasure))
+            .await
+    }
+
+    async fn referral_code_retired(&self, code: &ReferralCode) -> Result<bool, StorageError> {
+        self.step(
+            StorageCall::ReferralCodeRetired,
+            self.inner.referral_code_retired(code),
         )
         .await
     }

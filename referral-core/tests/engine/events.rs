@@ -415,11 +415,26 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
         .await
         .unwrap();
     secrets.extend([reset, new_password.to_owned()]);
+    // Bob changes his password, then erases his account.
+    let stored_bob = s.storage.user_by_id(bob.user.id).await.unwrap().unwrap();
+    secrets.push(stored_bob.password_hash.as_str().to_owned());
+    let changed = "another brand new passphrase";
+    let bob_tokens = s
+        .engine
+        .change_password(&stored_bob, PASSWORD, changed)
+        .await
+        .unwrap();
+    secrets.extend([
+        changed.to_owned(),
+        bob_tokens.access_token,
+        bob_tokens.refresh_token,
+    ]);
+    let stored_bob = s.storage.user_by_id(bob.user.id).await.unwrap().unwrap();
+    secrets.push(stored_bob.password_hash.as_str().to_owned());
+    s.engine.erase_user(bob.user.id, None).await.unwrap();
     deliver_all(&s.engine).await;
-    for user in [ada.user.id, bob.user.id] {
-        let stored = s.storage.user_by_id(user).await.unwrap().unwrap();
-        secrets.push(stored.password_hash.as_str().to_owned());
-    }
+    let stored_ada = s.storage.user_by_id(ada.user.id).await.unwrap().unwrap();
+    secrets.push(stored_ada.password_hash.as_str().to_owned());
 
     let events = recorder.events();
     let mut kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
@@ -433,6 +448,7 @@ async fn no_event_carries_a_token_a_hash_or_a_password() {
             "referral.created",
             "reward.created",
             "reward.revoked",
+            "user.deleted",
             "user.disabled",
             "user.email_verified",
             "user.registered",

@@ -25,7 +25,7 @@ use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardStatus, RewardTransition};
 use crate::storage::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
+    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
     ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
     Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
 };
@@ -84,6 +84,46 @@ where
             Some(owner) => self.lock_user(tx, owner).await,
             None => Ok(None),
         }
+    }
+
+    /// Makes this transaction's changes of access wait for every other one's (see
+    /// [`Dialect::SERIALISE_ACCESS_CHANGES`]), so the last-admin count holds until it ends.
+    async fn serialise_access_changes(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+    ) -> Result<(), StorageError> {
+        if let Some(serialise) = DB::SERIALISE_ACCESS_CHANGES {
+            sqlx::query(serialise)
+                .bind(self.access_lock_key)
+                .execute(&mut **tx)
+                .await
+                .map_err(error::<DB>)?;
+        }
+        Ok(())
+    }
+
+    /// [`StorageError::LastAdmin`] when `user` is an enabled admin and no other is (in a
+    /// transaction serialised by [`serialise_access_changes`](Self::serialise_access_changes)).
+    async fn keep_an_admin(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        user: &UserRecord,
+    ) -> Result<(), StorageError>
+    where
+        for<'q> i64: Decode<'q, DB>,
+    {
+        if !user.is_active_admin() {
+            return Ok(());
+        }
+        let others: i64 = sqlx::query_scalar(&self.queries.other_active_admins)
+            .bind(user.id)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        if others == 0 {
+            return Err(StorageError::LastAdmin);
+        }
+        Ok(())
     }
 
     /// Revokes every refresh token of `user` (whose row the caller has locked).
@@ -1340,30 +1380,17 @@ where
         change: AccessChange,
     ) -> Result<AccessOutcome, StorageError> {
         let mut tx = self.begin().await?;
-        if let Some(serialise) = DB::SERIALISE_ACCESS_CHANGES {
-            sqlx::query(serialise)
-                .bind(self.access_lock_key)
-                .execute(&mut *tx)
-                .await
-                .map_err(error::<DB>)?;
-        }
+        self.serialise_access_changes(&mut tx).await?;
         let Some(before) = self.lock_user(&mut tx, change.user).await? else {
             return Ok(AccessOutcome::UnknownUser);
         };
         let Some((after, entry)) = change.apply(&before) else {
             return Ok(AccessOutcome::Unchanged(before));
         };
-        if before.is_active_admin() && !after.is_active_admin() {
-            // Every other change of access waits for this transaction (see above), so the
-            // count cannot change before it commits.
-            let others: i64 = sqlx::query_scalar(&self.queries.other_active_admins)
-                .bind(before.id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(error::<DB>)?;
-            if others == 0 {
-                return Err(StorageError::LastAdmin);
-            }
+        if !after.is_active_admin() {
+            // Every other change of access waits for this transaction, so the count cannot
+            // change before it commits.
+            self.keep_an_admin(&mut tx, &before).await?;
         }
         sqlx::query(&self.queries.update_access)
             .bind(after.id)
@@ -1381,6 +1408,49 @@ where
         }
         tx.commit().await.map_err(error::<DB>)?;
         Ok(AccessOutcome::Changed(after, entry))
+    }
+
+    async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError> {
+        let mut tx = self.begin().await?;
+        self.serialise_access_changes(&mut tx).await?;
+        let Some(before) = self.lock_user(&mut tx, erasure.user).await? else {
+            return Ok(false);
+        };
+        self.keep_an_admin(&mut tx, &before).await?;
+        sqlx::query(&self.queries.erase_user)
+            .bind(before.id)
+            .bind(tombstone_email(before.id))
+            .bind(to_micros(erasure.now))
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        for statement in [
+            &self.queries.delete_user_refresh_tokens,
+            &self.queries.delete_user_reset_tokens,
+            &self.queries.delete_user_verification_tokens,
+        ] {
+            sqlx::query(statement)
+                .bind(before.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(error::<DB>)?;
+        }
+        self.insert_audit(&mut tx, &erasure.audit).await?;
+        for message in &erasure.outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
+    }
+
+    async fn referral_code_retired(&self, code: &ReferralCode) -> Result<bool, StorageError> {
+        let key = code.key();
+        let held: i64 = sqlx::query_scalar(&self.queries.referral_code_retired)
+            .bind(key.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(held > 0)
     }
 
     async fn search_users(&self, search: UserSearch) -> Result<Vec<UserSummary>, StorageError> {
@@ -1526,6 +1596,12 @@ impl std::ops::Sub for Points {
 }
 
 /// Metadata as stored: JSON text of an object.
+/// What an erased user's email column holds: unique (the id), and never an address (no
+/// `@`), so it can neither collide with nor be mistaken for anyone's email.
+fn tombstone_email(user: Uuid) -> String {
+    format!("erased:{user}")
+}
+
 fn metadata_text(
     metadata: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<String, StorageError> {

@@ -159,6 +159,16 @@ pub(crate) struct Queries {
     pub(crate) prune_done_outbox: String,
     /// `$1` cutoff.
     pub(crate) prune_dead_outbox: String,
+    /// `$1` user, `$2` the tombstone's email, `$3` now: erases a live user's personal data.
+    pub(crate) erase_user: String,
+    /// `$1` user: deletes every refresh token of the user.
+    pub(crate) delete_user_refresh_tokens: String,
+    /// `$1` user.
+    pub(crate) delete_user_reset_tokens: String,
+    /// `$1` user.
+    pub(crate) delete_user_verification_tokens: String,
+    /// `$1` code key: how many erased users hold the code (0 or 1).
+    pub(crate) referral_code_retired: String,
     /// `$1` user: how many enabled admins there are besides the user.
     pub(crate) other_active_admins: String,
     /// `$1` user, `$2` roles (JSON), `$3` disabled at, `$4` token version.
@@ -186,7 +196,7 @@ impl Queries {
             lock_user: r(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM {users} WHERE id = $1{lock_row}"
+                " FROM {users} WHERE id = $1 AND erased_at IS NULL{lock_row}"
             )),
             refresh_token_owner: r("SELECT user_id FROM {refresh_tokens} WHERE hash = $1"),
             reset_token_owner: r("SELECT user_id FROM {reset_tokens} WHERE hash = $1"),
@@ -226,18 +236,18 @@ impl Queries {
             user_by_id: r(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM {users} WHERE id = $1"
+                " FROM {users} WHERE id = $1 AND erased_at IS NULL"
             )),
             user_by_email: r(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM {users} WHERE email = $1"
+                " FROM {users} WHERE email = $1 AND erased_at IS NULL"
             )),
             user_by_referral_code: r(concat!(
                 "SELECT ",
                 user_columns!(),
                 " FROM {users} WHERE id = ",
-                "(SELECT owner_id FROM {referral_codes} WHERE code_key = $1)"
+                "(SELECT owner_id FROM {referral_codes} WHERE code_key = $1) AND erased_at IS NULL"
             )),
             insert_referral_code: r("INSERT INTO {referral_codes} \
                  (code_key, code, owner_id, created_at) VALUES ($1, $2, $3, $4)"),
@@ -267,7 +277,7 @@ impl Queries {
                 user_columns!(),
                 " FROM {users} WHERE id = (SELECT user_id FROM {reset_tokens} \
                  WHERE hash = $1 AND used_at IS NULL AND superseded_at IS NULL \
-                 AND expires_at > $2)"
+                 AND expires_at > $2) AND erased_at IS NULL"
             )),
             use_reset_token: r("UPDATE {reset_tokens} SET used_at = $2 WHERE hash = $1 \
                  AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2 \
@@ -288,18 +298,18 @@ impl Queries {
             refund_rate_limit: r("UPDATE {rate_limits} SET hits = hits - 1 \
                  WHERE rate_key = $1 AND started_at = $2 AND hits > 0"),
             clear_rate_limit: r("DELETE FROM {rate_limits} WHERE rate_key = $1"),
-            list_referrals: r(
-                "SELECT r.referee_id, u.email, r.joined_at, r.reward_points \
+            list_referrals: r("SELECT r.referee_id, \
+                 CASE WHEN u.erased_at IS NULL THEN u.email END AS email, \
+                 r.joined_at, r.reward_points \
                  FROM {referrals} r JOIN {users} u ON u.id = r.referee_id \
                  WHERE r.referrer_id = $1 \
-                 ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $2",
-            ),
-            list_referrals_after: r(
-                "SELECT r.referee_id, u.email, r.joined_at, r.reward_points \
+                 ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $2"),
+            list_referrals_after: r("SELECT r.referee_id, \
+                 CASE WHEN u.erased_at IS NULL THEN u.email END AS email, \
+                 r.joined_at, r.reward_points \
                  FROM {referrals} r JOIN {users} u ON u.id = r.referee_id \
                  WHERE r.referrer_id = $1 AND (r.joined_at, r.referee_id) < ($2, $3) \
-                 ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $4",
-            ),
+                 ORDER BY r.joined_at DESC, r.referee_id DESC LIMIT $4"),
             // Days after the boundary day from day buckets, the boundary day's hours after
             // the boundary hour from hour buckets, and the boundary hour exactly: at most
             // 30 + 23 bucket rows and an hour of referrals, whatever the total.
@@ -396,7 +406,7 @@ impl Queries {
                 user_columns!(),
                 " FROM {users} WHERE id = (SELECT user_id FROM {verification_tokens} \
                  WHERE hash = $1 AND used_at IS NULL AND superseded_at IS NULL \
-                 AND expires_at > $2)"
+                 AND expires_at > $2) AND erased_at IS NULL"
             )),
             use_verification_token: r("UPDATE {verification_tokens} SET used_at = $2 \
                  WHERE hash = $1 AND used_at IS NULL AND superseded_at IS NULL \
@@ -453,6 +463,19 @@ impl Queries {
                  ON CONFLICT (user_id, kind, external_id) DO NOTHING"),
             prune_done_outbox: r("DELETE FROM {outbox} WHERE sent_at < $1"),
             prune_dead_outbox: r("DELETE FROM {outbox} WHERE died_at < $1"),
+            // Personal data goes; the id, code, referrer, counters and created_at stay so
+            // every row naming the user holds. Roles go too: a tombstone is no admin.
+            erase_user: r("UPDATE {users} SET email = $2, password_hash = '', \
+                 metadata = '{}', roles = '[]', email_verified = FALSE, erased_at = $3, \
+                 token_version = token_version + 1 WHERE id = $1 AND erased_at IS NULL"),
+            delete_user_refresh_tokens: r("DELETE FROM {refresh_tokens} WHERE user_id = $1"),
+            delete_user_reset_tokens: r("DELETE FROM {reset_tokens} WHERE user_id = $1"),
+            delete_user_verification_tokens: r(
+                "DELETE FROM {verification_tokens} WHERE user_id = $1",
+            ),
+            referral_code_retired: r("SELECT COUNT(*) FROM {referral_codes} c \
+                 JOIN {users} u ON u.id = c.owner_id \
+                 WHERE c.code_key = $1 AND u.erased_at IS NOT NULL"),
             other_active_admins: r(concat!(
                 "SELECT COUNT(*) FROM {users} WHERE ",
                 active_admin!(),
@@ -466,7 +489,7 @@ impl Queries {
                 "SELECT ",
                 user_columns!(),
                 ", referral_count, reward_points FROM {users} ",
-                "WHERE ($1 IS NULL OR email LIKE $1 ESCAPE '\\') ",
+                "WHERE erased_at IS NULL AND ($1 IS NULL OR email LIKE $1 ESCAPE '\\') ",
                 "AND ($2 IS NULL OR roles LIKE $2 ESCAPE '\\') ",
                 "AND ($3 IS NULL OR id < $3) ",
                 "ORDER BY id DESC LIMIT $4"

@@ -178,7 +178,8 @@ impl AuditRow {
 #[derive(sqlx::FromRow)]
 pub struct ReferralRow {
     referee_id: Uuid,
-    email: String,
+    /// `NULL` for an erased referee.
+    email: Option<String>,
     joined_at: i64,
     reward_points: i64,
 }
@@ -187,7 +188,7 @@ impl ReferralRow {
     pub(crate) fn into_record(self) -> Result<ReferralRecord, StorageError> {
         Ok(ReferralRecord {
             user_id: self.referee_id,
-            email: email(&self.email)?,
+            email: self.email.as_deref().map(email).transpose()?,
             joined_at: from_micros(self.joined_at)?,
             reward_points: self.reward_points,
         })

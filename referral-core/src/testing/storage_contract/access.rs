@@ -23,7 +23,7 @@ fn role(name: &str) -> Role {
 }
 
 /// Registers `tag` holding `user` and `admin`.
-async fn register_admin(
+pub(super) async fn register_admin(
     storage: &dyn Storage,
     tag: &str,
     created_at: OffsetDateTime,

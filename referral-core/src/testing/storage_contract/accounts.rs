@@ -178,7 +178,7 @@ pub async fn a_registration_with_a_code_records_the_referral_and_its_rewards(
         storage.list_referrals(referrer.id, None, 10).await.unwrap(),
         vec![ReferralRecord {
             user_id: referee.id,
-            email: referee.email.clone(),
+            email: Some(referee.email.clone()),
             joined_at: joined,
             reward_points: 100,
         }]

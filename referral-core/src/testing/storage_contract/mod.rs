@@ -278,6 +278,10 @@ macro_rules! __storage_contract_cases {
             // self-service
             changing_a_password_revokes_every_refresh_token_and_keeps_the_new_session,
             a_password_change_from_a_stale_hash_writes_nothing,
+            erasing_a_user_keeps_referrer_totals_and_history_and_frees_the_email,
+            an_erased_users_codes_stay_unclaimable_and_sign_up_nobody,
+            erasing_removes_every_token_and_writes_its_audit_entry_and_event,
+            erasing_the_last_admin_fails_and_writes_nothing,
         ]);
     };
 }

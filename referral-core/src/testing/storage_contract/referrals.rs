@@ -164,7 +164,7 @@ pub async fn listing_is_newest_first_and_the_cursor_continues_without_gaps(stora
             .user;
         expected.push(ReferralRecord {
             user_id: referee.id,
-            email: referee.email,
+            email: Some(referee.email),
             joined_at: joined,
             reward_points: policy.referrer,
         });

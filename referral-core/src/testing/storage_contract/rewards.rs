@@ -29,7 +29,7 @@ pub async fn pending_rewards_count_apart_from_approved_ones(storage: &dyn Storag
         listed,
         vec![ReferralRecord {
             user_id: referee.id,
-            email: referee.email.clone(),
+            email: Some(referee.email.clone()),
             joined_at: at(Duration::seconds(1)),
             reward_points: 0,
         }]

@@ -1,12 +1,17 @@
-//! Account self-service: a password change by its owner.
+//! Account self-service: a password change by its owner, and erasure.
 
 use time::Duration;
 use uuid::Uuid;
 
-use crate::storage::{PasswordChange, Rotation, Storage};
-use crate::testing::fixtures::refresh_token;
+use crate::referral_code::ReferralCode;
+use crate::storage::{
+    audit_actions, AuditEntry, Erasure, PasswordChange, ReferralRecord, Rotation, Storage,
+    StorageError,
+};
+use crate::testing::fixtures::{refresh_token, registration};
 use crate::user::UserRecord;
 
+use super::access::register_admin;
 use super::setup::*;
 
 /// A password change by `owner` from `expected`, with a new session and one event.
@@ -92,4 +97,168 @@ pub async fn a_password_change_from_a_stale_hash_writes_nothing(storage: &dyn St
         rotate(storage, &owner.refresh_token.hash, now).await,
         Rotation::Rotated(owner.user)
     );
+}
+
+/// The erasure of `user` at `now`, with its audit entry and one event.
+fn erasure(user: &UserRecord, now: time::OffsetDateTime) -> Erasure {
+    Erasure {
+        user: user.id,
+        now,
+        audit: AuditEntry {
+            id: Uuid::now_v7(),
+            actor_id: Some(user.id),
+            action: audit_actions::ERASED.to_owned(),
+            target_id: Some(user.id),
+            details: serde_json::json!({}),
+            at: now,
+        },
+        outbox: vec![about(user, "event", now)],
+    }
+}
+
+/// An erased user is found by no lookup, yet the referral naming them stays: the
+/// referrer's list shows them without an email and every total is unchanged; their email
+/// can register again as a new account; erasing them again finds nobody.
+pub async fn erasing_a_user_keeps_referrer_totals_and_history_and_frees_the_email(
+    storage: &dyn Storage,
+) {
+    let referrer = register(storage, "referrer", T0).await.user;
+    let joined = at(Duration::seconds(1));
+    let referee = register_referred(storage, "referee", &referrer, joined, points(100, 5, 0))
+        .await
+        .user;
+    let since = T0 - Duration::days(30);
+    let counts_before = stats(storage, referrer.id, since).await;
+    let now = at(Duration::minutes(1));
+    assert!(storage.erase_user(erasure(&referee, now)).await.unwrap());
+
+    assert_eq!(storage.user_by_id(referee.id).await.unwrap(), None);
+    assert_eq!(storage.user_by_email(&referee.email).await.unwrap(), None);
+    assert_eq!(
+        storage
+            .user_by_referral_code(&referee.referral_code)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        storage.list_referrals(referrer.id, None, 10).await.unwrap(),
+        vec![ReferralRecord {
+            user_id: referee.id,
+            email: None,
+            joined_at: joined,
+            reward_points: 100,
+        }]
+    );
+    assert_eq!(stats(storage, referrer.id, since).await, counts_before);
+    let rewards = storage.list_rewards(referrer.id, None, 10).await.unwrap();
+    assert_eq!(rewards.len(), 1);
+    assert_eq!(rewards[0].referral_user, Some(referee.id));
+    assert!(storage
+        .search_users(crate::storage::UserSearch {
+            email_contains: Some("referee".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert!(!storage.erase_user(erasure(&referee, now)).await.unwrap());
+    let again = user("referee", now);
+    storage
+        .create_user(registration(again.clone()))
+        .await
+        .expect("the erased user's email registers again");
+    assert_eq!(
+        storage.user_by_email(&referee.email).await.unwrap(),
+        Some(again)
+    );
+}
+
+/// An erased user's codes stay theirs for good: nobody can claim them, a new user's
+/// generated code cannot be one of them, and they are named retired (a live user's code and
+/// an unknown code are not).
+pub async fn an_erased_users_codes_stay_unclaimable_and_sign_up_nobody(storage: &dyn Storage) {
+    let gone = register(storage, "gone", T0).await.user;
+    let vanity = ReferralCode::parse("Gone_Forever").unwrap();
+    assert!(storage
+        .claim_referral_code(gone.id, &vanity, T0)
+        .await
+        .unwrap());
+    let other = register(storage, "other", T0).await.user;
+    assert!(storage
+        .erase_user(erasure(&gone, at(Duration::minutes(1))))
+        .await
+        .unwrap());
+
+    for code in [&gone.referral_code, &vanity] {
+        assert!(storage.referral_code_retired(code).await.unwrap());
+        let lower = ReferralCode::parse(&code.as_str().to_lowercase()).unwrap();
+        assert!(storage.referral_code_retired(&lower).await.unwrap());
+        assert!(matches!(
+            storage.claim_referral_code(other.id, code, T0).await,
+            Err(StorageError::ReferralCodeTaken)
+        ));
+    }
+    let mut copycat = user("copycat", T0);
+    copycat.referral_code = gone.referral_code.clone();
+    assert!(matches!(
+        storage.create_user(registration(copycat)).await,
+        Err(StorageError::ReferralCodeTaken)
+    ));
+    assert!(!storage
+        .referral_code_retired(&other.referral_code)
+        .await
+        .unwrap());
+    let unknown = ReferralCode::parse("NOBODY42").unwrap();
+    assert!(!storage.referral_code_retired(&unknown).await.unwrap());
+}
+
+/// Erasing deletes every refresh token of the user (others keep theirs), bumps nothing a
+/// stale session could use (a login at the old version stores nothing), and writes its
+/// audit entry and event with it.
+pub async fn erasing_removes_every_token_and_writes_its_audit_entry_and_event(
+    storage: &dyn Storage,
+) {
+    let gone = register(storage, "gone", T0).await;
+    let bystander = register(storage, "grace", T0).await;
+    let queued_before = storage.pending_outbox().await.unwrap();
+    let now = at(Duration::minutes(1));
+    let erased = erasure(&gone.user, now);
+    let entry = erased.audit.clone();
+    assert!(storage.erase_user(erased).await.unwrap());
+    assert_eq!(
+        rotate(storage, &gone.refresh_token.hash, now).await,
+        Rotation::Invalid
+    );
+    assert!(!storage
+        .insert_refresh_token(refresh_token(gone.user.id, now))
+        .await
+        .unwrap());
+    assert_eq!(
+        rotate(storage, &bystander.refresh_token.hash, now).await,
+        Rotation::Rotated(bystander.user.clone())
+    );
+    assert_eq!(storage.pending_outbox().await.unwrap(), queued_before + 1);
+    assert_eq!(storage.audit_log(None, 10).await.unwrap(), vec![entry]);
+}
+
+/// The last enabled admin cannot be erased (`LastAdmin`, nothing written); with a second
+/// admin, they can.
+pub async fn erasing_the_last_admin_fails_and_writes_nothing(storage: &dyn Storage) {
+    let boss = register_admin(storage, "boss", T0).await;
+    let now = at(Duration::minutes(1));
+    assert!(matches!(
+        storage.erase_user(erasure(&boss, now)).await,
+        Err(StorageError::LastAdmin)
+    ));
+    assert_eq!(
+        storage.user_by_id(boss.id).await.unwrap(),
+        Some(boss.clone())
+    );
+    assert!(storage.audit_log(None, 10).await.unwrap().is_empty());
+    register_admin(storage, "deputy", T0).await;
+    assert!(storage.erase_user(erasure(&boss, now)).await.unwrap());
+    assert_eq!(storage.user_by_id(boss.id).await.unwrap(), None);
 }
