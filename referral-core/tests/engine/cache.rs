@@ -225,3 +225,28 @@ async fn first_pages_of_referrals_are_cached_and_a_sign_up_shows_at_once() {
     let page = h.engine.referrals(&user, 10, None).await.unwrap();
     assert_eq!(page.referrals.len(), 2, "the new referral shows at once");
 }
+
+#[tokio::test]
+async fn an_erased_referee_leaves_a_cached_first_page_at_once() {
+    let h = Harness::new();
+    let alice = h.register("alice@example.com").await;
+    let user = h
+        .engine
+        .authenticate(&alice.tokens.access_token)
+        .await
+        .unwrap();
+    let bob = h
+        .register_referred("bob@example.com", &alice.user.referral_code)
+        .await;
+    let before = h.engine.referrals(&user, 50, None).await.unwrap();
+    assert!(before.referrals[0].email.is_some());
+    h.engine.referrals(&user, 50, None).await.unwrap();
+    assert!(h.engine.cache_stats().unwrap().page_hits >= 1, "cached");
+    h.engine
+        .erase_user(bob.user.id, Some(bob.user.id))
+        .await
+        .unwrap();
+    let after = h.engine.referrals(&user, 50, None).await.unwrap();
+    assert_eq!(after.referrals.len(), 1, "the row stays");
+    assert_eq!(after.referrals[0].email, None, "without the erased address");
+}
