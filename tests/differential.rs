@@ -564,7 +564,7 @@ const EXPECTED_OUTCOMES: &str = "
 404 routing GET /api/me/extra
 405 routing GET /api/register
 405 routing PUT /api/login
-405 routing DELETE /api/me
+405 routing PUT /api/me
 405 routing PATCH /api/referral-stats
 405 routing OPTIONS /api/register
 405 routing OPTIONS /api/health
@@ -849,7 +849,7 @@ async fn axum_and_rocket_answer_a_scripted_session_alike() {
         ("GET", "/api/me/extra"),
         ("GET", "/api/register"),
         ("PUT", "/api/login"),
-        ("DELETE", "/api/me"),
+        ("PUT", "/api/me"),
         ("PATCH", "/api/referral-stats"),
         ("OPTIONS", "/api/register"),
         ("OPTIONS", "/api/health"),
