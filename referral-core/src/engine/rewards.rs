@@ -111,12 +111,7 @@ impl Engine {
             .storage
             .list_rewards(user.id, after, limit + 1)
             .await?;
-        let (rows, next_cursor) =
-            one_page(rows, limit, |last| encode_cursor(last.created_at, last.id));
-        Ok(RewardPage {
-            rewards: rows.into_iter().map(Reward::from).collect(),
-            next_cursor,
-        })
+        Ok(reward_page(rows, limit))
     }
 
     /// Every user's rewards with `status` (the review queue: `pending`), newest first: at
@@ -135,12 +130,7 @@ impl Engine {
             .storage
             .rewards_with_status(status, after, limit + 1)
             .await?;
-        let (rows, next_cursor) =
-            one_page(rows, limit, |last| encode_cursor(last.created_at, last.id));
-        Ok(RewardPage {
-            rewards: rows.into_iter().map(Reward::from).collect(),
-            next_cursor,
-        })
+        Ok(reward_page(rows, limit))
     }
 
     /// An admin (`actor`; `None`: the operator) approves pending reward `id`, with its
@@ -532,6 +522,15 @@ fn encode_cursor(created_at: OffsetDateTime, id: Uuid) -> String {
 fn decode_cursor(raw: &str) -> Result<RewardCursor, Error> {
     let (created_at, id) = super::referrals::decode_position(raw)?;
     Ok(RewardCursor { created_at, id })
+}
+
+/// A page of `limit` rewards out of `rows` read with one more, and the cursor to the next.
+fn reward_page(rows: Vec<RewardEntry>, limit: u32) -> RewardPage {
+    let (rows, next_cursor) = one_page(rows, limit, |last| encode_cursor(last.created_at, last.id));
+    RewardPage {
+        rewards: rows.into_iter().map(Reward::from).collect(),
+        next_cursor,
+    }
 }
 
 #[cfg(test)]
