@@ -56,6 +56,7 @@ mod fraud;
 #[cfg(feature = "http")]
 mod http;
 pub mod mailer;
+mod metadata;
 mod outbox;
 mod password;
 pub mod permissions;
@@ -95,10 +96,11 @@ pub use event_handler::{EventHandler, HandlerError};
 #[cfg(feature = "http")]
 pub use http::{
     openapi_document, parse_json, reason_phrase, reason_phrase_ok, Access, AdjustmentRequest,
-    AdminRewardsQuery, AdminUsersQuery, ApiRequest, ApiResponse, ConversionRequest, Endpoint,
-    EndpointSpec, Health, LoginRequest, MessageBody, Method, Mount, PathParams, Problem,
-    ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody,
-    ResetConfirmRequest, ResetRequest, RevokeRequest, Scope, VerifyEmailRequest, API_PREFIX, JSON,
+    AdminRewardsQuery, AdminUsersQuery, ApiRequest, ApiResponse, ChangePasswordRequest,
+    ConversionRequest, DeleteAccountRequest, Endpoint, EndpointSpec, Health, LoginRequest,
+    MessageBody, Method, Mount, PasswordChanged, PathParams, Problem, ReferralCodeRequest,
+    ReferralsQuery, RefreshRequest, RegisterRequest, RequestBody, ResetConfirmRequest,
+    ResetRequest, RevokeRequest, Scope, UpdateMeRequest, VerifyEmailRequest, API_PREFIX, JSON,
     MAX_BODY_BYTES, PROBLEM_JSON,
 };
 #[cfg(feature = "mail-api")]
@@ -108,6 +110,7 @@ pub use mailer::{
 };
 #[cfg(feature = "smtp")]
 pub use mailer::{SmtpCredentials, SmtpMailer, SmtpSettings, SmtpTls};
+pub use metadata::{MetadataError, MetadataValidator, MAX_METADATA_BYTES};
 pub use outbox::{
     DeadLetterPage, DeadLetterView, DispatchReport, OutboxDispatcher, OutboxHandle, OutboxPolicy,
     REDELIVERY_QUEUED_MESSAGE,

@@ -119,7 +119,10 @@ async fn a_wrong_method_is_a_405_problem_document_with_allow() {
     let client = client().await;
     for (response, allow) in [
         (client.get("/api/register").dispatch().await, "POST"),
-        (client.put("/api/me").dispatch().await, "GET, HEAD, DELETE"),
+        (
+            client.put("/api/me").dispatch().await,
+            "GET, HEAD, PATCH, DELETE",
+        ),
         (client.put("/api/health").dispatch().await, "GET, HEAD"),
         (client.options("/api/login").dispatch().await, "POST"),
     ] {

@@ -48,8 +48,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration as StdDuration;
 
 use referral::{
-    Argon2Params, ConfigBuilder, Engine, ManualClock, MemoryStorage, Message, RateLimit,
-    RecordingMailer, Storage,
+    Argon2Params, ConfigBuilder, Engine, EngineBuilder, ManualClock, MemoryStorage, Message,
+    RateLimit, RecordingMailer, Storage,
 };
 use reqwest::header::HeaderMap;
 use reqwest::Method;
@@ -232,6 +232,16 @@ impl TestServer {
         target: Target,
         configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
     ) -> Self {
+        Self::start_built(target, configure, |builder| builder).await
+    }
+
+    /// A server as [`start_with`](Self::start_with) makes it, its engine builder further
+    /// adjusted by `build` (a metadata validator, say).
+    pub async fn start_built(
+        target: Target,
+        configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+        build: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    ) -> Self {
         let (store, storage, memory) = Store::open(target.backend).await;
         let clock = ManualClock::starting_now();
         let config = configure(
@@ -245,12 +255,14 @@ impl TestServer {
         .build()
         .expect("test configuration is valid");
         let mailer = RecordingMailer::new();
-        let engine = Engine::builder(config)
-            .storage(storage)
-            .mailer(Arc::new(mailer.clone()))
-            .clock(Arc::new(clock.clone()))
-            .build()
-            .expect("test engine builds");
+        let engine = build(
+            Engine::builder(config)
+                .storage(storage)
+                .mailer(Arc::new(mailer.clone()))
+                .clock(Arc::new(clock.clone())),
+        )
+        .build()
+        .expect("test engine builds");
         let served = (target.spawn)(engine.clone(), target.prefix).await;
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -825,6 +837,10 @@ macro_rules! conformance_tests {
                 deleting_the_account_ends_every_session_and_frees_the_email,
                 deleting_the_account_needs_a_token_and_the_right_password,
                 a_sign_up_with_an_erased_users_code_has_no_referrer,
+                metadata_given_at_sign_up_is_returned_and_patch_me_replaces_it,
+                metadata_that_is_not_an_object_or_over_4_kib_answers_422_and_changes_nothing,
+                the_apps_metadata_validator_answers_422_naming_each_key,
+                patching_me_needs_a_token_and_a_json_body,
             ],
             hardening: [
                 sixty_parallel_wrong_logins_get_at_most_ten_answers_401,

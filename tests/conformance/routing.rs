@@ -28,7 +28,7 @@ pub async fn a_wrong_method_answers_405_with_allow(target: Target) {
         (Method::PUT, "/api/login", "POST"),
         (Method::DELETE, "/api/token/refresh", "POST"),
         (Method::GET, "/api/logout", "POST"),
-        (Method::POST, "/api/me", "GET, HEAD, DELETE"),
+        (Method::POST, "/api/me", "GET, HEAD, PATCH, DELETE"),
         (Method::DELETE, "/api/referrals", "GET, HEAD"),
         (Method::PATCH, "/api/referral-stats", "GET, HEAD"),
         (Method::POST, "/api/health", "GET, HEAD"),

@@ -1,6 +1,8 @@
 //! Account self-service: changing one's password (every other session ends, this one gets
 //! fresh tokens; a wrong current password is a counted failed login) and erasing one's
-//! account (`DELETE /api/me`: every token ends, referrers keep their history anonymised).
+//! account (`DELETE /api/me`: every token ends, referrers keep their history anonymised);
+//! the app's metadata about the user (given at sign-up, replaced by `PATCH /api/me`, an
+//! object of at most 4 KiB, checked by the app's validator).
 
 use serde_json::{json, Value};
 
@@ -291,4 +293,199 @@ pub async fn a_sign_up_with_an_erased_users_code_has_no_referrer(target: Target)
         followed.header("location"),
         Some(format!("{}/register", super::APP_BASE_URL).as_str())
     );
+}
+
+/// `POST /api/register` for jane@example.com with `metadata`.
+async fn register_jane_with(server: &TestServer, metadata: &Value) -> Reply {
+    server
+        .post(
+            "/api/register",
+            &json!({ "email": "jane@example.com", "password": PASSWORD, "metadata": metadata }),
+        )
+        .await
+}
+
+/// The access token of a `201` registration answer.
+fn access_in(registered: &Value) -> &str {
+    registered["tokens"]["access_token"]
+        .as_str()
+        .expect("an access token")
+}
+
+/// `PATCH /api/me` with `body`.
+async fn patch_me(server: &TestServer, token: Option<&str>, body: Option<&Value>) -> Reply {
+    server.call("PATCH", "/api/me", token, body).await
+}
+
+pub async fn metadata_given_at_sign_up_is_returned_and_patch_me_replaces_it(target: Target) {
+    let server = TestServer::start(target).await;
+    let plain = server.register("plain@example.com", None).await;
+    assert_eq!(plain.user["metadata"], json!({}));
+    let metadata = json!({ "handle": "jane", "links": [{ "url": "https://example.com" }] });
+    let registered = register_jane_with(&server, &metadata)
+        .await
+        .expect_json(201);
+    assert_eq!(registered["user"]["metadata"], metadata);
+    let access = access_in(&registered);
+    let me = server.get_as("/api/me", access).await.expect_json(200);
+    assert_eq!(me["metadata"], metadata);
+
+    // Replaced, not merged: `links` goes.
+    let replacement = json!({ "handle": "janet", "theme": "dark" });
+    let patched = patch_me(
+        &server,
+        Some(access),
+        Some(&json!({ "metadata": replacement })),
+    )
+    .await
+    .expect_json(200);
+    assert_eq!(patched["metadata"], replacement);
+    assert_eq!(patched["email"], "jane@example.com");
+    assert_eq!(patched["id"], registered["user"]["id"]);
+    let me = server.get_as("/api/me", access).await.expect_json(200);
+    assert_eq!(
+        me["metadata"], replacement,
+        "the session goes on and reads the change"
+    );
+
+    // A body without `metadata` changes nothing; `{}` empties it.
+    let unchanged = patch_me(&server, Some(access), Some(&json!({})))
+        .await
+        .expect_json(200);
+    assert_eq!(unchanged["metadata"], replacement);
+    let emptied = patch_me(&server, Some(access), Some(&json!({ "metadata": {} })))
+        .await
+        .expect_json(200);
+    assert_eq!(emptied["metadata"], json!({}));
+    // Someone else's metadata is untouched.
+    let other = server
+        .get_as("/api/me", plain.access())
+        .await
+        .expect_json(200);
+    assert_eq!(other["metadata"], json!({}));
+}
+
+pub async fn metadata_that_is_not_an_object_or_over_4_kib_answers_422_and_changes_nothing(
+    target: Target,
+) {
+    let server = TestServer::start(target).await;
+    // `{"bio":"…"}` is 10 bytes around the text: 4,087 bytes of it make 4,097.
+    let oversized = json!({ "bio": "x".repeat(4087) });
+    let fits = json!({ "bio": "x".repeat(4086) });
+    for (metadata, code) in [
+        (json!([1, 2]), "not_an_object"),
+        (json!("text"), "not_an_object"),
+        (json!(7), "not_an_object"),
+        (oversized.clone(), "too_large"),
+    ] {
+        register_jane_with(&server, &metadata)
+            .await
+            .expect_field_error("metadata", code);
+    }
+    // Nothing was stored: the address is free, and 4,096 bytes fit.
+    let registered = register_jane_with(&server, &fits).await.expect_json(201);
+    assert_eq!(registered["user"]["metadata"], fits);
+    let access = access_in(&registered);
+    for (metadata, code) in [
+        (json!(null), "not_an_object"),
+        (json!([]), "not_an_object"),
+        (json!(false), "not_an_object"),
+        (oversized, "too_large"),
+    ] {
+        patch_me(
+            &server,
+            Some(access),
+            Some(&json!({ "metadata": metadata })),
+        )
+        .await
+        .expect_field_error("metadata", code);
+    }
+    let me = server.get_as("/api/me", access).await.expect_json(200);
+    assert_eq!(me["metadata"], fits, "nothing changed");
+}
+
+pub async fn the_apps_metadata_validator_answers_422_naming_each_key(target: Target) {
+    let server = TestServer::start_built(
+        target,
+        |config| config,
+        |builder| {
+            builder.metadata_validator(std::sync::Arc::new(
+                |metadata: &serde_json::Map<String, Value>| {
+                    let mut errors = Vec::new();
+                    if metadata
+                        .get("handle")
+                        .is_some_and(|handle| !handle.is_string())
+                    {
+                        errors.push(referral::MetadataError::new(
+                            "handle",
+                            "not_text",
+                            "handle must be text",
+                        ));
+                    }
+                    if metadata.contains_key("admin") {
+                        errors.push(referral::MetadataError::new(
+                            "admin",
+                            "reserved",
+                            "admin is not yours to set",
+                        ));
+                    }
+                    if errors.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(errors)
+                    }
+                },
+            ))
+        },
+    )
+    .await;
+    let refused = server
+        .post(
+            "/api/register",
+            &json!({
+                "email": "jane@example.com",
+                "password": PASSWORD,
+                "metadata": { "handle": 5, "admin": true }
+            }),
+        )
+        .await;
+    refused.expect_field_error("metadata.handle", "not_text");
+    refused.expect_field_error("metadata.admin", "reserved");
+    let registered = server
+        .post(
+            "/api/register",
+            &json!({ "email": "jane@example.com", "password": PASSWORD, "metadata": { "handle": "jane" } }),
+        )
+        .await
+        .expect_json(201);
+    let access = access_in(&registered);
+    patch_me(
+        &server,
+        Some(access),
+        Some(&json!({ "metadata": { "handle": "jane", "admin": true } })),
+    )
+    .await
+    .expect_field_error("metadata.admin", "reserved");
+    let me = server.get_as("/api/me", access).await.expect_json(200);
+    assert_eq!(me["metadata"], json!({ "handle": "jane" }));
+}
+
+pub async fn patching_me_needs_a_token_and_a_json_body(target: Target) {
+    let server = TestServer::start(target).await;
+    let jane = server.register("jane@example.com", None).await;
+    let body = json!({ "metadata": { "handle": "jane" } });
+    patch_me(&server, None, Some(&body))
+        .await
+        .expect_problem(401, "unauthorized");
+    patch_me(&server, Some("not-a-token"), Some(&body))
+        .await
+        .expect_problem(401, "unauthorized");
+    patch_me(&server, Some(jane.access()), None)
+        .await
+        .expect_problem(400, "invalid_json");
+    let me = server
+        .get_as("/api/me", jane.access())
+        .await
+        .expect_json(200);
+    assert_eq!(me["metadata"], json!({}));
 }

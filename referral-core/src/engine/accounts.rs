@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{Engine, EventType};
@@ -44,6 +44,10 @@ pub struct NewAccount {
     /// The client's address, for the per-address sign-up limit (`None`: not counted, as for
     /// a CLI).
     pub client_address: Option<IpAddr>,
+    /// The app's data about the user (`{}` unless given): at most
+    /// [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES) serialised, and accepted by the
+    /// engine's [`MetadataValidator`](crate::MetadataValidator) if it has one.
+    pub metadata: Map<String, Value>,
 }
 
 impl NewAccount {
@@ -54,7 +58,14 @@ impl NewAccount {
             password: password.into(),
             referral_code: None,
             client_address: None,
+            metadata: Map::new(),
         }
+    }
+
+    /// With the app's data about the user.
+    pub fn metadata(mut self, metadata: Map<String, Value>) -> Self {
+        self.metadata = metadata;
+        self
     }
 
     /// With someone's referral code.
@@ -86,7 +97,8 @@ impl Engine {
     ///
     /// Unless configured otherwise, a verification mail is queued with the account.
     ///
-    /// Errors: [`Error::Validation`] (email, password), [`Error::RateLimited`] (too many
+    /// Errors: [`Error::Validation`] (`email`, `password`, `metadata`, `metadata.<key>`
+    /// from the app's validator), [`Error::RateLimited`] (too many
     /// sign-ups from the client's address), [`Error::EmailTaken`],
     /// [`Error::UnknownReferralCode`].
     pub async fn register(&self, account: NewAccount) -> Result<Registered, Error> {
@@ -105,7 +117,10 @@ impl Engine {
                 ))
             })
             .ok();
-        let (Some(email), Some(password)) = (email, password) else {
+        if let Err(problems) = self.check_metadata(&account.metadata) {
+            errors.extend(problems);
+        }
+        let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
             return Err(Error::Validation(errors));
         };
         if let Some(address) = account.client_address {
@@ -163,7 +178,7 @@ impl Engine {
                 token_version: 0,
                 created_at: joined_at,
                 email_verified: false,
-                metadata: serde_json::Map::new(),
+                metadata: account.metadata.clone(),
                 roles: self.roles_at_sign_up(&email),
                 disabled_at: None,
             };

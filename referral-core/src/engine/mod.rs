@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event_handler::{check_handler_name, EventHandler};
 use crate::mailer::{DisabledMailer, Mailer};
+use crate::metadata::MetadataValidator;
 use crate::password::PasswordHasher;
 use crate::rate_limit::{RateKeys, RateLimit, RateScope};
 use crate::referral_code::ReferralCode;
@@ -100,6 +101,7 @@ struct Inner {
     #[cfg(feature = "webhooks")]
     webhook: Option<Webhook>,
     templates: Arc<dyn MailTemplates>,
+    metadata_validator: Option<Arc<dyn MetadataValidator>>,
 }
 
 impl fmt::Debug for Engine {
@@ -122,6 +124,7 @@ pub struct EngineBuilder {
     #[cfg(feature = "webhooks")]
     webhook: Option<WebhookSettings>,
     templates: Arc<dyn MailTemplates>,
+    metadata_validator: Option<Arc<dyn MetadataValidator>>,
 }
 
 impl EngineBuilder {
@@ -161,6 +164,35 @@ impl EngineBuilder {
     /// [`MailTemplates`] for the ones that should look like your product.
     pub fn mail_templates(mut self, templates: Arc<dyn MailTemplates>) -> Self {
         self.templates = templates;
+        self
+    }
+
+    /// The app's check of user metadata, run at sign-up and on every change after the
+    /// engine's own rules (a JSON object of at most
+    /// [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES)); each key it refuses is a field
+    /// error `metadata.<key>` of [`Error::Validation`]. Without one, any object within the
+    /// size is accepted.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use referral_core::{Config, Engine, MetadataError};
+    /// let engine = Engine::builder(Config::builder().random_secret().build()?)
+    ///     .metadata_validator(Arc::new(|metadata: &serde_json::Map<_, _>| {
+    ///         match metadata.get("handle").map(|handle| handle.is_string()) {
+    ///             Some(false) => Err(vec![MetadataError::new(
+    ///                 "handle",
+    ///                 "not_text",
+    ///                 "handle must be text",
+    ///             )]),
+    ///             _ => Ok(()),
+    ///         }
+    ///     }))
+    ///     .build()?;
+    /// # let _ = engine;
+    /// # Ok::<(), referral_core::Error>(())
+    /// ```
+    pub fn metadata_validator(mut self, validator: Arc<dyn MetadataValidator>) -> Self {
+        self.metadata_validator = Some(validator);
         self
     }
 
@@ -233,6 +265,7 @@ impl EngineBuilder {
                 #[cfg(feature = "webhooks")]
                 webhook,
                 templates: self.templates,
+                metadata_validator: self.metadata_validator,
             }),
         })
     }
@@ -250,6 +283,7 @@ impl Engine {
             #[cfg(feature = "webhooks")]
             webhook: None,
             templates: Arc::new(DefaultTemplates),
+            metadata_validator: None,
         }
     }
 
@@ -321,6 +355,14 @@ impl Engine {
     /// Resolves when something has been queued in the outbox (the dispatcher waits on it).
     pub async fn outbox_ready(&self) {
         self.inner.outbox_ready.notified().await;
+    }
+
+    /// Checks metadata against the engine's rules and the app's validator.
+    pub(crate) fn check_metadata(
+        &self,
+        metadata: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Vec<crate::error::FieldError>> {
+        crate::metadata::check(metadata, self.inner.metadata_validator.as_deref())
     }
 
     pub(crate) fn wake_outbox(&self) {

@@ -1,5 +1,5 @@
-//! Account self-service: a signed-in user changes their own password or erases their
-//! account; an admin (or the app) erases someone's.
+//! Account self-service: a signed-in user changes their own password or metadata, or
+//! erases their account; an admin (or the app) erases someone's.
 //!
 //! Erasure keeps the account's row as a tombstone under its id, so the referral rows,
 //! ledger entries and codes naming it hold: referrers keep their history and totals (the
@@ -18,7 +18,9 @@ use super::{Engine, EventType};
 use crate::error::{Error, FieldError};
 use crate::password::Password;
 use crate::rate_limit::RateScope;
-use crate::storage::{audit_actions, AuditEntry, Erasure, PasswordChange, StorageError};
+use crate::storage::{
+    audit_actions, AuditEntry, Erasure, MetadataUpdate, PasswordChange, StorageError,
+};
 use crate::tokens::Tokens;
 use crate::user::UserRecord;
 
@@ -78,6 +80,47 @@ impl Engine {
         self.wake_outbox();
         tracing::info!(user = %user.id, "password changed; other sessions revoked");
         self.tokens_for(&after, &token)
+    }
+
+    /// Replaces `user`'s metadata, after the engine's rules (a JSON object of at most
+    /// [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES) serialised) and the app's
+    /// [`MetadataValidator`](crate::MetadataValidator) accept it. Answers the user as stored
+    /// afterwards.
+    ///
+    /// In one storage transaction: the new metadata and a `user.updated` event (`data`:
+    /// `user_id`, `changed: ["metadata"]`; never the metadata itself, which may be
+    /// personal). Metadata equal to what is stored changes nothing and sends no event.
+    ///
+    /// Errors: [`Error::Validation`] (`metadata`, or `metadata.<key>` from the app's
+    /// validator), writing nothing; [`Error::UserNotFound`] when the user was erased
+    /// meanwhile.
+    pub async fn update_metadata(
+        &self,
+        user: &UserRecord,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<UserRecord, Error> {
+        self.check_metadata(&metadata).map_err(Error::Validation)?;
+        if metadata == user.metadata {
+            return Ok(user.clone());
+        }
+        let update = MetadataUpdate {
+            user: user.id,
+            metadata,
+            outbox: vec![self.event(
+                EventType::UserUpdated,
+                Some(user.id),
+                json!({ "user_id": user.id, "changed": ["metadata"] }),
+            )],
+        };
+        let after = self
+            .inner
+            .storage
+            .update_metadata(update)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        self.wake_outbox();
+        tracing::info!(user = %user.id, "metadata changed");
+        Ok(after)
     }
 
     /// Erases the account `user_id`, `actor` doing it (the user themselves, an admin, or

@@ -17,6 +17,11 @@ pub struct RegisterRequest {
     /// Someone's referral code (optional; case and surrounding spaces ignored).
     #[serde(default)]
     pub referral_code: Option<String>,
+    /// The app's data about the user: a JSON object of at most 4 KiB serialised (absent or
+    /// `null`: `{}`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// `POST /login`.
@@ -136,6 +141,24 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
+/// `PATCH /me`: what to change; a field left out stays as it is.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct UpdateMeRequest {
+    /// The app's data about the user, replacing what is stored: a JSON object of at most
+    /// 4 KiB serialised (`null` is refused, as anything but an object is).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A field that is there, even as `null`: `Some` (a field left out is `None` by `default`).
+fn present<'de, D>(deserializer: D) -> Result<Option<serde_json::Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    serde_json::Value::deserialize(deserializer).map(Some)
+}
+
 /// `DELETE /me`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DeleteAccountRequest {
@@ -178,5 +201,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(body.referral_code, None);
+        assert_eq!(body.metadata, None);
+    }
+
+    #[test]
+    fn a_null_metadata_is_sent_and_a_missing_one_is_not() {
+        let sent: UpdateMeRequest = serde_json::from_str(r#"{"metadata":null}"#).unwrap();
+        assert_eq!(sent.metadata, Some(serde_json::Value::Null));
+        let missing: UpdateMeRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(missing.metadata, None);
     }
 }

@@ -144,6 +144,8 @@ pub enum Endpoint {
     ChangePassword,
     /// `DELETE /me`
     DeleteMe,
+    /// `PATCH /me`
+    UpdateMe,
     /// `DELETE /admin/users/{id}`
     AdminDeleteUser,
 }
@@ -271,6 +273,26 @@ const TABLE: &[EndpointSpec] = &[
         request_schema: None,
         success: (200, Some("User")),
         problems: AUTHENTICATED,
+        query: &[],
+    },
+    EndpointSpec {
+        endpoint: Endpoint::UpdateMe,
+        name: "update_me",
+        method: Method::Patch,
+        path: "/me",
+        scope: Scope::Api,
+        access: Access::Bearer,
+        body: true,
+        summary: "Replace your metadata (an object of at most 4 KiB the app defines)",
+        request_schema: Some("UpdateMeRequest"),
+        success: (200, Some("User")),
+        problems: &[
+            (400, "invalid_json"),
+            (401, "unauthorized"),
+            (413, "payload_too_large"),
+            (422, "validation_failed"),
+            (503, "unavailable"),
+        ],
         query: &[],
     },
     EndpointSpec {
@@ -1067,7 +1089,7 @@ mod tests {
         ));
         assert!(matches!(
             mount.resolve("POST", "/api/me"),
-            Err(Error::MethodNotAllowed { allow }) if allow == "GET, HEAD, DELETE"
+            Err(Error::MethodNotAllowed { allow }) if allow == "GET, HEAD, PATCH, DELETE"
         ));
         for path in ["/api/nope", "/api/me/", "/api", "/apix/me", "/me"] {
             assert!(

@@ -10,9 +10,10 @@ mod problem;
 mod serve;
 
 pub use bodies::{
-    AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ConversionRequest, Health, LoginRequest,
-    MessageBody, ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest,
-    ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
+    AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ChangePasswordRequest,
+    ConversionRequest, DeleteAccountRequest, Health, LoginRequest, MessageBody, PasswordChanged,
+    ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest,
+    ResetRequest, RevokeRequest, UpdateMeRequest, VerifyEmailRequest,
 };
 pub use endpoints::{Access, Endpoint, EndpointSpec, Method, Mount, PathParams, Scope, API_PREFIX};
 pub use openapi::document as openapi_document;

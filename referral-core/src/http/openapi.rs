@@ -16,7 +16,8 @@ use utoipa::OpenApi;
 use super::bodies::{
     AdjustmentRequest, ChangePasswordRequest, ConversionRequest, DeleteAccountRequest, Health,
     LoginRequest, MessageBody, PasswordChanged, ReferralCodeRequest, RefreshRequest,
-    RegisterRequest, ResetConfirmRequest, ResetRequest, RevokeRequest, VerifyEmailRequest,
+    RegisterRequest, ResetConfirmRequest, ResetRequest, RevokeRequest, UpdateMeRequest,
+    VerifyEmailRequest,
 };
 use super::endpoints::{Access, Method, Mount};
 use super::{reason_phrase_ok, Problem, JSON, PROBLEM_JSON};
@@ -46,6 +47,7 @@ use crate::user::User;
         ChangePasswordRequest,
         PasswordChanged,
         DeleteAccountRequest,
+        UpdateMeRequest,
         ReferralCodeRequest,
         User,
         Tokens,

@@ -11,7 +11,7 @@ use super::bodies::{
     AdjustmentRequest, AdminRewardsQuery, AdminUsersQuery, ChangePasswordRequest,
     ConversionRequest, DeleteAccountRequest, Health, LoginRequest, MessageBody, PasswordChanged,
     ReferralCodeRequest, ReferralsQuery, RefreshRequest, RegisterRequest, ResetConfirmRequest,
-    ResetRequest, RevokeRequest, VerifyEmailRequest,
+    ResetRequest, RevokeRequest, UpdateMeRequest, VerifyEmailRequest,
 };
 use super::endpoints::{Access, Endpoint, Mount, PathParams};
 use super::{openapi, ApiRequest, ApiResponse, RequestBody, JSON, MAX_BODY_BYTES};
@@ -163,6 +163,19 @@ impl Engine {
                 Ok(ApiResponse::no_content())
             }
             Endpoint::Me => Ok(ApiResponse::json(200, &self.user_view(signed_in(&call)?))),
+            Endpoint::UpdateMe => {
+                let body: UpdateMeRequest = parse_json(request)?;
+                let user = signed_in(&call)?;
+                let user = match body.metadata {
+                    Some(metadata) => {
+                        let metadata = crate::metadata::object(metadata)
+                            .map_err(|problem| Error::Validation(vec![problem]))?;
+                        self.update_metadata(user, metadata).await?
+                    }
+                    None => user.clone(),
+                };
+                Ok(ApiResponse::json(200, &self.user_view(&user)))
+            }
             Endpoint::ResetRequest => {
                 let body: ResetRequest = parse_json(request)?;
                 self.request_password_reset(&body.email, self.client_of(request))
@@ -348,6 +361,11 @@ impl Engine {
         let mut account =
             NewAccount::new(body.email, body.password).client_address(self.client_of(call.request));
         account.referral_code = body.referral_code;
+        // `null` is as good as leaving it out: `{}`.
+        if let Some(metadata) = body.metadata.filter(|value| !value.is_null()) {
+            account.metadata = crate::metadata::object(metadata)
+                .map_err(|problem| Error::Validation(vec![problem]))?;
+        }
         let registered = self.register(account).await?;
         let mut response = ApiResponse::json(201, &registered);
         response

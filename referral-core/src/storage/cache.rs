@@ -23,9 +23,10 @@ use uuid::Uuid;
 
 use super::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, UserChangeSink, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, Erasure, MetadataUpdate, NewUser, OutboxMessage, PasswordChange, PruneReport,
+    ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord,
+    RewardCursor, Rotation, Storage, StorageError, UserChangeSink, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::error::Error;
@@ -155,6 +156,15 @@ impl Entries {
         self.clicks.invalidate(&user);
         self.pages.invalidate(&user);
         self.invalidations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// After a write about `user`: that user's entries go when it succeeded, every entry
+    /// when it failed (unknown whether it committed).
+    fn after_write_about<T>(&self, user: Uuid, result: &Result<T, StorageError>) {
+        match result {
+            Ok(_) => self.invalidate(user),
+            Err(_) => self.invalidate_all(),
+        }
     }
 
     fn invalidate_all(&self) {
@@ -458,11 +468,17 @@ impl Storage for CachingStorage {
     ) -> Result<AccessOutcome, StorageError> {
         let user = change.user;
         let result = self.inner.change_user_access(change).await;
-        match &result {
-            Ok(_) => self.entries.invalidate(user),
-            // Unknown whether it committed.
-            Err(_) => self.entries.invalidate_all(),
-        }
+        self.entries.after_write_about(user, &result);
+        result
+    }
+
+    async fn update_metadata(
+        &self,
+        update: MetadataUpdate,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let user = update.user;
+        let result = self.inner.update_metadata(update).await;
+        self.entries.after_write_about(user, &result);
         result
     }
 
@@ -516,11 +532,7 @@ impl Storage for CachingStorage {
     ) -> Result<Option<UserRecord>, StorageError> {
         let user = change.user;
         let result = self.inner.change_password(change).await;
-        match &result {
-            Ok(_) => self.entries.invalidate(user),
-            // Unknown whether it committed.
-            Err(_) => self.entries.invalidate_all(),
-        }
+        self.entries.after_write_about(user, &result);
         result
     }
 
@@ -679,11 +691,7 @@ impl Storage for CachingStorage {
     ) -> Result<bool, StorageError> {
         let user = entry.beneficiary;
         let result = self.inner.add_reward(entry, outbox, audit).await;
-        match &result {
-            Ok(_) => self.entries.invalidate(user),
-            // Unknown whether it committed.
-            Err(_) => self.entries.invalidate_all(),
-        }
+        self.entries.after_write_about(user, &result);
         result
     }
 

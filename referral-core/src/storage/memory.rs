@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use super::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, Erasure, MetadataUpdate, NewUser, OutboxMessage, PasswordChange, PruneReport,
+    ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord,
+    RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 use crate::email::Email;
 use crate::password::PasswordHash;
@@ -1166,6 +1167,24 @@ impl Storage for MemoryStorage {
         data.audit.push(entry.clone());
         data.queue(events);
         Ok(AccessOutcome::Changed(after, entry))
+    }
+
+    async fn update_metadata(
+        &self,
+        update: MetadataUpdate,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let mut data = self.data()?;
+        if !data.users.contains_key(&update.user) {
+            return Ok(None);
+        }
+        data.check_new(&update.outbox, &[])?;
+        let Some(user) = data.users.get_mut(&update.user) else {
+            return Ok(None);
+        };
+        user.metadata = update.metadata;
+        let after = user.clone();
+        data.queue(update.outbox);
+        Ok(Some(after))
     }
 
     async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError> {

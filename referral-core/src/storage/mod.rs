@@ -47,9 +47,10 @@ pub use open::open;
 pub use postgres::{PostgresStorage, DEFAULT_SCHEMA};
 pub use records::{
     audit_actions, AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent,
-    ConversionRecord, DeadLetter, Erasure, NewReferral, NewUser, OutboxMessage, PasswordChange,
-    PruneReport, ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord,
-    ResetTokenRecord, RewardCursor, Rotation, UserSearch, UserSummary, VerificationTokenRecord,
+    ConversionRecord, DeadLetter, Erasure, MetadataUpdate, NewReferral, NewUser, OutboxMessage,
+    PasswordChange, PruneReport, ReferralCounts, ReferralCursor, ReferralRecord,
+    RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
@@ -204,6 +205,14 @@ pub trait Storage: Send + Sync + 'static {
     async fn change_password(
         &self,
         change: PasswordChange,
+    ) -> Result<Option<UserRecord>, StorageError>;
+
+    /// Replaces a user's metadata with `update.metadata` and queues `update.outbox`, in one
+    /// transaction. Returns the user as stored after it, or `None` (writing nothing) when
+    /// there is no such user or they were erased.
+    async fn update_metadata(
+        &self,
+        update: MetadataUpdate,
     ) -> Result<Option<UserRecord>, StorageError>;
 
     /// Erases a user, atomically with its effects: the row stays as a tombstone under its

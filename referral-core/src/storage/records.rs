@@ -96,6 +96,18 @@ pub struct PasswordChange {
     pub outbox: Vec<OutboxMessage>,
 }
 
+/// A change of a user's metadata, written in one transaction by
+/// [`Storage::update_metadata`](super::Storage::update_metadata).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataUpdate {
+    /// The user.
+    pub user: Uuid,
+    /// The new metadata (checked by the engine), replacing what is stored.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Messages the change queues (its `user.updated` event), due at their `created_at`.
+    pub outbox: Vec<OutboxMessage>,
+}
+
 /// An account erasure, written in one transaction by
 /// [`Storage::erase_user`](super::Storage::erase_user).
 #[derive(Debug, Clone, PartialEq)]

@@ -17,9 +17,10 @@ use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardStatus, RewardTransition};
 use crate::storage::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, Erasure, MetadataUpdate, NewUser, OutboxMessage, PasswordChange, PruneReport,
+    ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord,
+    RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -120,6 +121,8 @@ pub enum StorageCall {
     ChangePassword,
     /// [`Storage::erase_user`].
     EraseUser,
+    /// [`Storage::update_metadata`].
+    UpdateMetadata,
     /// [`Storage::referral_code_retired`].
     ReferralCodeRetired,
 }
@@ -567,6 +570,17 @@ impl Storage for PausingStorage {
     async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError> {
         self.step(StorageCall::EraseUser, self.inner.erase_user(erasure))
             .await
+    }
+
+    async fn update_metadata(
+        &self,
+        update: MetadataUpdate,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        self.step(
+            StorageCall::UpdateMetadata,
+            self.inner.update_metadata(update),
+        )
+        .await
     }
 
     async fn referral_code_retired(&self, code: &ReferralCode) -> Result<bool, StorageError> {

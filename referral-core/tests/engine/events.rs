@@ -127,6 +127,28 @@ fn user_id_of(event: &Event) -> Uuid {
 }
 
 #[tokio::test]
+async fn a_metadata_change_is_a_user_updated_event_naming_the_change_not_the_data() {
+    let recorder = Arc::new(Recorder::default());
+    let s = setup(&[("crm", Arc::clone(&recorder))]);
+    let ada = register(&s.engine, "ada@example.com", None).await;
+    let stored = s.storage.user_by_id(ada.id).await.unwrap().unwrap();
+    let metadata = serde_json::from_value(json!({ "phone": "+44 20 7946 0958" })).unwrap();
+    s.engine.update_metadata(&stored, metadata).await.unwrap();
+    deliver_all(&s.engine).await;
+    let updated: Vec<Event> = recorder
+        .events()
+        .into_iter()
+        .filter(|event| event.kind == "user.updated")
+        .collect();
+    assert_eq!(updated.len(), 1, "{:?}", recorder.kinds());
+    assert_eq!(
+        updated[0].data,
+        json!({ "user_id": ada.id, "changed": ["metadata"] })
+    );
+    assert!(!updated[0].data.to_string().contains("7946"));
+}
+
+#[tokio::test]
 async fn every_handler_receives_every_event_once_in_order_per_user() {
     let crm = Arc::new(Recorder::default());
     let profiles = Arc::new(Recorder::default());

@@ -11,6 +11,7 @@ mod clicks;
 mod events;
 mod lifecycle;
 mod limits;
+mod metadata;
 mod referrals;
 mod reset;
 mod sessions;

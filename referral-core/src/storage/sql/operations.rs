@@ -25,9 +25,10 @@ use crate::referral_code::ReferralCode;
 use crate::rewards::{RewardApproval, RewardEntry, RewardFlag, RewardStatus, RewardTransition};
 use crate::storage::{
     AccessChange, AccessOutcome, AuditEntry, Click, ClickCounts, ClickEvent, ConversionRecord,
-    DeadLetter, Erasure, NewUser, OutboxMessage, PasswordChange, PruneReport, ReferralCounts,
-    ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord, RewardCursor, Rotation,
-    Storage, StorageError, UserSearch, UserSummary, VerificationTokenRecord,
+    DeadLetter, Erasure, MetadataUpdate, NewUser, OutboxMessage, PasswordChange, PruneReport,
+    ReferralCounts, ReferralCursor, ReferralRecord, RefreshTokenRecord, ResetTokenRecord,
+    RewardCursor, Rotation, Storage, StorageError, UserSearch, UserSummary,
+    VerificationTokenRecord,
 };
 use crate::tokens::TokenHash;
 use crate::user::UserRecord;
@@ -1408,6 +1409,27 @@ where
         }
         tx.commit().await.map_err(error::<DB>)?;
         Ok(AccessOutcome::Changed(after, entry))
+    }
+
+    async fn update_metadata(
+        &self,
+        update: MetadataUpdate,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let mut tx = self.begin().await?;
+        let row: Option<UserRow> = sqlx::query_as(&self.queries.update_metadata)
+            .bind(update.user)
+            .bind(metadata_text(&update.metadata)?.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        let Some(after) = row.map(UserRow::into_record).transpose()? else {
+            return Ok(None);
+        };
+        for message in &update.outbox {
+            self.insert_outbox(&mut *tx, message).await?;
+        }
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(Some(after))
     }
 
     async fn erase_user(&self, erasure: Erasure) -> Result<bool, StorageError> {

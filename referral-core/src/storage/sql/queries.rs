@@ -161,6 +161,9 @@ pub(crate) struct Queries {
     pub(crate) prune_dead_outbox: String,
     /// `$1` user, `$2` the tombstone's email, `$3` now: erases a live user's personal data.
     pub(crate) erase_user: String,
+    /// `$1` user, `$2` metadata (JSON text): the user's columns afterwards, no row for an
+    /// unknown or erased user.
+    pub(crate) update_metadata: String,
     /// `$1` user: deletes every refresh token of the user.
     pub(crate) delete_user_refresh_tokens: String,
     /// `$1` user.
@@ -468,6 +471,10 @@ impl Queries {
             erase_user: r("UPDATE {users} SET email = $2, password_hash = '', \
                  metadata = '{}', roles = '[]', email_verified = FALSE, erased_at = $3, \
                  token_version = token_version + 1 WHERE id = $1 AND erased_at IS NULL"),
+            update_metadata: r(concat!(
+                "UPDATE {users} SET metadata = $2 WHERE id = $1 AND erased_at IS NULL RETURNING ",
+                user_columns!()
+            )),
             delete_user_refresh_tokens: r("DELETE FROM {refresh_tokens} WHERE user_id = $1"),
             delete_user_reset_tokens: r("DELETE FROM {reset_tokens} WHERE user_id = $1"),
             delete_user_verification_tokens: r(

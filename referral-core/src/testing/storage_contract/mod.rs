@@ -282,6 +282,9 @@ macro_rules! __storage_contract_cases {
             an_erased_users_codes_stay_unclaimable_and_sign_up_nobody,
             erasing_removes_every_token_and_writes_its_audit_entry_and_event,
             erasing_the_last_admin_fails_and_writes_nothing,
+            metadata_given_at_registration_is_stored_as_given,
+            updating_metadata_replaces_it_and_queues_its_event,
+            updating_an_unknown_or_erased_users_metadata_writes_nothing,
         ]);
     };
 }

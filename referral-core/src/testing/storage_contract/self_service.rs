@@ -1,12 +1,12 @@
-//! Account self-service: a password change by its owner, and erasure.
+//! Account self-service: a password change by its owner, metadata, and erasure.
 
 use time::Duration;
 use uuid::Uuid;
 
 use crate::referral_code::ReferralCode;
 use crate::storage::{
-    audit_actions, AuditEntry, Erasure, PasswordChange, ReferralRecord, Rotation, Storage,
-    StorageError,
+    audit_actions, AuditEntry, Erasure, MetadataUpdate, PasswordChange, ReferralRecord, Rotation,
+    Storage, StorageError,
 };
 use crate::testing::fixtures::{refresh_token, registration};
 use crate::user::UserRecord;
@@ -261,4 +261,88 @@ pub async fn erasing_the_last_admin_fails_and_writes_nothing(storage: &dyn Stora
     register_admin(storage, "deputy", T0).await;
     assert!(storage.erase_user(erasure(&boss, now)).await.unwrap());
     assert_eq!(storage.user_by_id(boss.id).await.unwrap(), None);
+}
+
+/// `{ "handle": handle, "links": [...] }`: metadata with nesting, numbers and text that needs
+/// escaping.
+fn sample_metadata(handle: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_value(serde_json::json!({
+        "handle": handle,
+        "display_name": "Zoë \"Z\" O'Brien — ✓",
+        "links": [{ "url": "https://example.com/a?b=c&d=e", "clicks": 12 }],
+        "score": 1.5,
+        "public": true,
+        "nothing": null,
+    }))
+    .expect("a JSON object")
+}
+
+/// Metadata given at registration is stored as given and read back by every lookup.
+pub async fn metadata_given_at_registration_is_stored_as_given(storage: &dyn Storage) {
+    let mut new = registration(user("meta", T0));
+    new.user.metadata = sample_metadata("meta");
+    storage.create_user(new.clone()).await.unwrap();
+    let stored = storage.user_by_id(new.user.id).await.unwrap().unwrap();
+    assert_eq!(stored.metadata, sample_metadata("meta"));
+    let by_email = storage
+        .user_by_email(&new.user.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_email.metadata, sample_metadata("meta"));
+}
+
+/// An update replaces the whole object (keys left out are gone), answers the user as stored
+/// after it, queues its event, and leaves other users alone.
+pub async fn updating_metadata_replaces_it_and_queues_its_event(storage: &dyn Storage) {
+    let mut new = registration(user("meta", T0));
+    new.user.metadata = sample_metadata("first");
+    storage.create_user(new.clone()).await.unwrap();
+    let bystander = register(storage, "grace", T0).await;
+    let queued_before = storage.pending_outbox().await.unwrap();
+    let mut replacement = serde_json::Map::new();
+    replacement.insert("handle".into(), serde_json::json!("second"));
+    let now = at(Duration::minutes(1));
+    let after = storage
+        .update_metadata(MetadataUpdate {
+            user: new.user.id,
+            metadata: replacement.clone(),
+            outbox: vec![about(&new.user, "event", now)],
+        })
+        .await
+        .unwrap()
+        .expect("a live user's metadata is updated");
+    assert_eq!(after.metadata, replacement);
+    assert_eq!(
+        after,
+        UserRecord {
+            metadata: replacement.clone(),
+            ..new.user.clone()
+        },
+        "nothing but the metadata changes"
+    );
+    assert_eq!(storage.user_by_id(new.user.id).await.unwrap(), Some(after));
+    assert_eq!(storage.pending_outbox().await.unwrap(), queued_before + 1);
+    assert_eq!(
+        storage.user_by_id(bystander.user.id).await.unwrap(),
+        Some(bystander.user)
+    );
+}
+
+/// Updating an unknown or erased user's metadata writes nothing, event included: `None`.
+pub async fn updating_an_unknown_or_erased_users_metadata_writes_nothing(storage: &dyn Storage) {
+    let gone = register(storage, "gone", T0).await;
+    let now = at(Duration::minutes(1));
+    assert!(storage.erase_user(erasure(&gone.user, now)).await.unwrap());
+    let queued_before = storage.pending_outbox().await.unwrap();
+    for user in [gone.user.id, Uuid::now_v7()] {
+        let update = MetadataUpdate {
+            user,
+            metadata: sample_metadata("ghost"),
+            outbox: vec![about(&gone.user, "event", now)],
+        };
+        assert_eq!(storage.update_metadata(update).await.unwrap(), None);
+    }
+    assert_eq!(storage.pending_outbox().await.unwrap(), queued_before);
+    assert_eq!(storage.user_by_id(gone.user.id).await.unwrap(), None);
 }
