@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use referral::Settings;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
-use rocket::shield::{Permission, Shield};
+use rocket::shield::{Frame, NoSniff, Permission, Shield};
 use tracing_subscriber::EnvFilter;
 
 /// Rocket's own log lines (its launch banner, one line per request, a line per `404`) say
@@ -74,9 +74,16 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         ..rocket::Config::default()
     };
     rocket::custom(config)
-        // The engine sends nosniff and X-Frame-Options itself; Shield adds the rest of its
-        // defaults but Permissions-Policy, so answers match the axum server's header for header.
-        .attach(Shield::default().disable::<Permission>())
+        // The engine sends `X-Content-Type-Options` and `X-Frame-Options` on every answer;
+        // Shield's own policies for them would find them there and log four warnings per
+        // request. Without those and Permissions-Policy, answers match the axum server's
+        // header for header.
+        .attach(
+            Shield::default()
+                .disable::<Permission>()
+                .disable::<NoSniff>()
+                .disable::<Frame>(),
+        )
         .attach(referral::rocket::stage_with(engine))
         // Unknown paths outside `/api` answer the contract's `404` problem too, as axum's do.
         .register("/", referral::rocket::catchers())

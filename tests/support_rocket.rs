@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use referral::Engine;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
-use rocket::shield::{Permission, Shield};
+use rocket::shield::{Frame, NoSniff, Permission, Shield};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -56,7 +56,12 @@ pub async fn spawn_rocket_at(engine: Engine, prefix: &'static str) -> SpawnedRoc
     };
     let (port_tx, port_rx) = oneshot::channel();
     let rocket = rocket::custom(config)
-        .attach(Shield::default().disable::<Permission>())
+        .attach(
+            Shield::default()
+                .disable::<Permission>()
+                .disable::<NoSniff>()
+                .disable::<Frame>(),
+        )
         .attach(referral::rocket::stage_with_at(engine, prefix))
         .register("/", referral::rocket::catchers())
         // By liftoff Rocket has bound the socket, and its config holds the real port.

@@ -1,6 +1,8 @@
 //! The routes: one native Rocket route per endpoint of the table, named for it, plus
 //! catch-alls answering the contract's `404`/`405` for the rest of the mount.
 
+use std::borrow::Cow;
+
 use referral_core::{ApiResponse, Endpoint, Engine, Error, Method as EndpointMethod, Mount, Scope};
 use rocket::catcher::Catcher;
 use rocket::data::Data;
@@ -200,12 +202,15 @@ fn rocket_path(template: &str) -> String {
     template.replace('{', "<").replace('}', ">")
 }
 
-/// The mount as this request reached it: the prefix is where the route was mounted.
-fn mount_of(mount: &Mount, request: &Request<'_>) -> Mount {
-    request
-        .route()
-        .and_then(|route| mount.with_prefix(route.uri.base()).ok())
-        .unwrap_or_else(|| mount.clone())
+/// The mount as this request reached it: the prefix is where the route was mounted (the
+/// handler's own mount, borrowed, when it is mounted where its prefix says).
+fn mount_of<'m>(mount: &'m Mount, request: &Request<'_>) -> Cow<'m, Mount> {
+    match request.route().map(|route| route.uri.base()) {
+        Some(base) if base.trim_end_matches('/') != mount.prefix() => mount
+            .with_prefix(base)
+            .map_or(Cow::Borrowed(mount), Cow::Owned),
+        _ => Cow::Borrowed(mount),
+    }
 }
 
 fn engine_of<'r>(request: &'r Request<'_>) -> Option<&'r Engine> {

@@ -52,10 +52,13 @@
 //! Answers are the engine's, byte for byte: status, headers (one `Content-Type`, the
 //! engine's) and body; Rocket and hyper add framing (`Content-Length`, `Date`), as axum
 //! does, and Rocket's own fairings add what they add to any route (its `Server` ident unless
-//! configured away; `Shield`'s headers, which leave the engine's `X-Content-Type-Options`
-//! and `X-Frame-Options` in place and log that they did). For answers identical to the axum
-//! adapter's, set `ident: Ident::none()` and attach
-//! `Shield::default().disable::<Permission>()`, as the example server does.
+//! configured away; `Shield`'s headers). The engine sends `X-Content-Type-Options` and
+//! `X-Frame-Options` on every answer: Rocket's default `Shield` leaves them in place and logs
+//! four warnings per request that it did (at `warn`, so they reach most logs, and cost a
+//! third of a cached read's throughput in the load bench). For answers identical to the axum
+//! adapter's and a quiet log, set `ident: Ident::none()` and attach
+//! `Shield::default().disable::<Permission>().disable::<NoSniff>().disable::<Frame>()`,
+//! as the example server does (your own routes then need those two headers from you).
 //!
 //! Request bodies are read straight from Rocket's `Data` up to
 //! [`MAX_BODY_BYTES`](referral_core::MAX_BODY_BYTES) (64 KiB), whatever Rocket's configured

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use referral_core::ApiResponse;
 use rocket::http::Status;
 use rocket::request::Request;
-use rocket::response::{self, Responder, Response};
+use rocket::response::{self, Body, Responder, Response};
 
 /// An [`ApiResponse`] as a Rocket [`Responder`]: the engine's status, headers and body,
 /// unchanged. Rocket adds no `Content-Type` of its own: the engine's is the only one.
@@ -44,7 +44,12 @@ impl<'r> Responder<'r, 'static> for EngineResponse {
             response.raw_header_adjoin(name, value);
         }
         // Rocket itself drops the body (and its length) of a `204` and of an answer to `HEAD`.
-        response.sized_body(body.len(), Cursor::new(body));
+        // The body is in memory already: hand it to hyper as one chunk instead of Rocket's
+        // default 4 KiB ones (a page of referrals took two trips through Rocket's body
+        // channel).
+        response
+            .max_chunk_size(body.len().max(Body::DEFAULT_MAX_CHUNK))
+            .sized_body(body.len(), Cursor::new(body));
         Ok(response.finalize())
     }
 }
