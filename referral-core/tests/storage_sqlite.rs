@@ -128,3 +128,29 @@ async fn a_path_that_cannot_be_created_is_an_error_not_a_panic() {
     );
     assert!(open(&url).await.is_err());
 }
+
+#[tokio::test]
+async fn every_pooled_connection_has_the_small_page_cache_and_wal() {
+    let file = scratch();
+    let storage = SqliteStorage::connect(file.url()).await.unwrap();
+    // Hold several connections at once, so the pool opens more than one.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(storage.pool().acquire().await.unwrap());
+    }
+    for connection in &mut held {
+        let cache_size: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut **connection)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache_size,
+            -i64::from(referral_core::storage::SQLITE_PAGE_CACHE_KIB)
+        );
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **connection)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+    }
+}

@@ -55,7 +55,7 @@ pub use records::{
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStorage;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteStorage, DEFAULT_TABLE_PREFIX};
+pub use sqlite::{SqliteStorage, DEFAULT_TABLE_PREFIX, SQLITE_PAGE_CACHE_KIB};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
