@@ -82,6 +82,9 @@ async fn main() -> Result<(), BoxError> {
         if flag == "--serve-bare" {
             return serve_bare(port.parse()?).await;
         }
+        if flag == "--serve-bare-rocket" {
+            return serve_bare_rocket(port.parse()?).await;
+        }
     }
     let options = Options::parse()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -95,10 +98,18 @@ async fn main() -> Result<(), BoxError> {
         "argon2id (m=19456,t=2,p=1): hash median {hash_ms:.1} ms, verify median {verify_ms:.1} ms"
     );
 
-    let bare = bare_baseline(&options).await?;
+    let bare = bare_baseline(&options, "--serve-bare").await?;
     println!(
         "bare axum route with the same JWT check: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
         bare.per_second, bare.p50_ms, bare.p99_ms
+    );
+    let bare_rocket = bare_baseline(&options, "--serve-bare-rocket").await?;
+    println!(
+        "bare Rocket route with the same JWT check: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({:.2} of the bare axum route)",
+        bare_rocket.per_second,
+        bare_rocket.p50_ms,
+        bare_rocket.p99_ms,
+        bare_rocket.per_second / bare.per_second
     );
 
     let mut results: BTreeMap<(String, String), ServerResult> = BTreeMap::new();
@@ -185,8 +196,9 @@ async fn main() -> Result<(), BoxError> {
             for read in ["referral-stats", "referrals", "share-link"] {
                 if let (Some(a), Some(r)) = (axum.get(read), rocket.get(read)) {
                     println!(
-                        "- {database}: rocket / axum {read} req/s = {:.2} (target >= 0.85)",
-                        r.per_second / a.per_second
+                        "- {database}: rocket / axum {read} req/s = {:.2} (target >= 0.85); rocket {read} / bare Rocket route = {:.2}",
+                        r.per_second / a.per_second,
+                        r.per_second / bare_rocket.per_second
                     );
                 }
             }
@@ -277,7 +289,19 @@ impl Server {
         env: &[(&str, String)],
         port: u16,
     ) -> Result<Self, BoxError> {
-        let mut command = Command::new(&binary);
+        // `REFERRAL_BENCH_WRAP="heaptrack -o /tmp/server"` runs each server under a profiler
+        // (its figures then measure the profiler too; RSS is the wrapper's).
+        let wrapper: Vec<String> = std::env::var("REFERRAL_BENCH_WRAP")
+            .map(|wrap| wrap.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
         command
             .args(args)
             .stdout(Stdio::null())
@@ -311,17 +335,31 @@ impl Server {
         Err("server did not become ready within 60 s".into())
     }
 
-    fn peak_rss_kib(&self) -> u64 {
+    /// A `/proc/{pid}/status` figure in KiB (`VmHWM`: the peak resident set; `VmRSS`: now).
+    fn status_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|status| {
                 status
                     .lines()
-                    .find(|line| line.starts_with("VmHWM:"))
+                    .find(|line| line.starts_with(field))
                     .and_then(|line| line.split_whitespace().nth(1))
                     .and_then(|kib| kib.parse().ok())
             })
             .unwrap_or(0)
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    /// Prints the server's resident set now and at its peak so far, after `phase`.
+    fn report_memory(&self, phase: &str) {
+        println!(
+            "  after {phase:<16} RSS {:5.1} MiB, peak so far {:5.1} MiB",
+            self.status_kib("VmRSS:") as f64 / 1024.0,
+            self.peak_rss_kib() as f64 / 1024.0
+        );
     }
 
     fn stop(mut self) {
@@ -400,11 +438,12 @@ where
     }
 }
 
-async fn bare_baseline(options: &Options) -> Result<Figures, BoxError> {
+/// The figures of a bare route served by this binary run with `flag`.
+async fn bare_baseline(options: &Options, flag: &str) -> Result<Figures, BoxError> {
     let port = free_port()?;
     let server = Server::spawn(
         std::env::current_exe()?,
-        &["--serve-bare".into(), port.to_string()],
+        &[flag.into(), port.to_string()],
         &[],
         port,
     )?;
@@ -465,6 +504,66 @@ async fn serve_bare(port: u16) -> Result<(), BoxError> {
         axum::serve(listener, app).await?;
         Ok(())
     }
+}
+
+/// The `Authorization` header's bearer token, for the bare Rocket route.
+struct Bearer(String);
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for Bearer {
+    type Error = ();
+
+    async fn from_request(
+        request: &'r rocket::Request<'_>,
+    ) -> rocket::request::Outcome<Self, Self::Error> {
+        let token = request
+            .headers()
+            .get_one("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        rocket::request::Outcome::Success(Bearer(token.to_owned()))
+    }
+}
+
+#[rocket::get("/bare")]
+fn bare_rocket_route(
+    bearer: Bearer,
+    issuer: &rocket::State<AccessTokenIssuer>,
+) -> (rocket::http::Status, (rocket::http::ContentType, String)) {
+    let json = rocket::http::ContentType::JSON;
+    match issuer.verify(&bearer.0, time::OffsetDateTime::now_utc()) {
+        Ok(claims) => (
+            rocket::http::Status::Ok,
+            (json, json!({ "sub": claims.sub }).to_string()),
+        ),
+        Err(_) => (
+            rocket::http::Status::Unauthorized,
+            (json, json!({ "code": "unauthorized" }).to_string()),
+        ),
+    }
+}
+
+/// The Rocket baseline: one Rocket route that checks the same JWT and answers the same body,
+/// with Rocket's defaults but its logging off (as the example server runs it).
+async fn serve_bare_rocket(port: u16) -> Result<(), BoxError> {
+    let config = rocket::Config {
+        address: std::net::Ipv4Addr::LOCALHOST.into(),
+        port,
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::default()
+    };
+    let issuer = AccessTokenIssuer::new(
+        SECRET.as_bytes(),
+        "referral",
+        "referral-api",
+        time::Duration::minutes(15),
+    );
+    rocket::custom(config)
+        .manage(issuer)
+        .mount("/", rocket::routes![bare_rocket_route])
+        .launch()
+        .await?;
+    Ok(())
 }
 
 /// A database URL for one run, and how to drop it afterwards.
@@ -563,6 +662,7 @@ async fn run_one(
     )?;
     let http = client(options.connections)?;
     server.wait_ready(&http, "/api/health").await?;
+    server.report_memory("start");
 
     let login_body = json!({ "email": referrer.email.as_str(), "password": PASSWORD });
     let tokens: Value = http
@@ -595,6 +695,7 @@ async fn run_one(
         })
         .await;
         figures.insert(endpoint, f);
+        server.report_memory(endpoint);
     }
     // Share links: every request a visitor of its own (an address per request, believed
     // from loopback as from a proxy), so every click is one to count; the redirect is
@@ -632,6 +733,7 @@ async fn run_one(
     .await;
     let redirects = f.requests;
     figures.insert("share-link", f);
+    server.report_memory("share-link");
     // Let the click writer catch up, then read how many of those clicks were counted.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stats: Value = http
@@ -658,6 +760,7 @@ async fn run_one(
         })
         .await;
         figures.insert(endpoint, f);
+        server.report_memory(endpoint);
     }
     let (http2, url, code) = (
         http.clone(),
@@ -679,6 +782,7 @@ async fn run_one(
     })
     .await;
     figures.insert("register", f);
+    server.report_memory("register");
 
     let rss = server.peak_rss_kib();
     server.stop();
