@@ -27,12 +27,7 @@ async fn repeated_reads_are_served_from_the_cache_and_counted() {
 #[tokio::test]
 async fn counted_clicks_show_in_cached_stats_at_once() {
     let h = Harness::new();
-    let alice = h.register("alice@example.com").await;
-    let user = h
-        .engine
-        .authenticate(&alice.tokens.access_token)
-        .await
-        .unwrap();
+    let (alice, user) = h.signed_in("alice@example.com").await;
     assert_eq!(h.engine.referral_stats(&user).await.unwrap().clicks, 0);
     assert_eq!(h.engine.referral_stats(&user).await.unwrap().clicks, 0);
     assert!(h.engine.cache_stats().unwrap().click_hits >= 1, "cached");
@@ -190,12 +185,7 @@ async fn turning_the_cache_off_gives_the_same_answers() {
 #[tokio::test]
 async fn first_pages_of_referrals_are_cached_and_a_sign_up_shows_at_once() {
     let h = Harness::new();
-    let alice = h.register("alice@example.com").await;
-    let user = h
-        .engine
-        .authenticate(&alice.tokens.access_token)
-        .await
-        .unwrap();
+    let (alice, user) = h.signed_in("alice@example.com").await;
     h.register_referred("bob@example.com", &alice.user.referral_code)
         .await;
     let before = h.engine.cache_stats().unwrap();
@@ -229,12 +219,7 @@ async fn first_pages_of_referrals_are_cached_and_a_sign_up_shows_at_once() {
 #[tokio::test]
 async fn an_erased_referee_leaves_a_cached_first_page_at_once() {
     let h = Harness::new();
-    let alice = h.register("alice@example.com").await;
-    let user = h
-        .engine
-        .authenticate(&alice.tokens.access_token)
-        .await
-        .unwrap();
+    let (alice, user) = h.signed_in("alice@example.com").await;
     let bob = h
         .register_referred("bob@example.com", &alice.user.referral_code)
         .await;

@@ -109,6 +109,18 @@ impl Harness {
         registered
     }
 
+    /// Registers `email` (as [`register`](Self::register) does) and authenticates with its
+    /// first access token: the registration and the user the token stands for.
+    pub async fn signed_in(&self, email: &str) -> (Registered, UserRecord) {
+        let registered = self.register(email).await;
+        let user = self
+            .engine
+            .authenticate(&registered.tokens.access_token)
+            .await
+            .expect("a fresh access token authenticates");
+        (registered, user)
+    }
+
     /// Registers `email` with `code`.
     pub async fn register_referred(&self, email: &str, code: &str) -> Registered {
         self.engine
