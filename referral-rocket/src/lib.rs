@@ -54,8 +54,8 @@
 //! does, and Rocket's own fairings add what they add to any route (its `Server` ident unless
 //! configured away; `Shield`'s headers). The engine sends `X-Content-Type-Options` and
 //! `X-Frame-Options` on every answer: Rocket's default `Shield` leaves them in place and logs
-//! four warnings per request that it did (at `warn`, so they reach most logs, and cost a
-//! third of a cached read's throughput in the load bench). For answers identical to the axum
+//! four warnings per request that it did (at `warn`, so they reach most logs, and cost about
+//! a fifth of a cached read's throughput in the load bench). For answers identical to the axum
 //! adapter's and a quiet log, set `ident: Ident::none()` and attach
 //! `Shield::default().disable::<Permission>().disable::<NoSniff>().disable::<Frame>()`,
 //! as the example server does (your own routes then need those two headers from you).
