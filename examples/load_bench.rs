@@ -567,16 +567,60 @@ async fn serve_bare_rocket(port: u16) -> Result<(), BoxError> {
 }
 
 /// A database URL for one run, and how to drop it afterwards.
+/// What a run's database leaves behind, removed afterwards unless `REFERRAL_BENCH_KEEP_DB`
+/// is set.
+enum Scratch {
+    /// A SQLite file (with its `-wal` and `-shm` companions).
+    SqliteFile(PathBuf),
+    /// A PostgreSQL database of that name.
+    Postgres(String),
+}
+
+impl Scratch {
+    async fn remove(self) -> Result<(), BoxError> {
+        if std::env::var_os("REFERRAL_BENCH_KEEP_DB").is_some() {
+            return Ok(());
+        }
+        match self {
+            Scratch::SqliteFile(file) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut path = file.clone().into_os_string();
+                    path.push(suffix);
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+            }
+            Scratch::Postgres(name) => {
+                if let Ok(admin) = std::env::var("REFERRAL_BENCH_POSTGRES_URL")
+                    .or_else(|_| std::env::var("REFERRAL_TEST_POSTGRES_URL"))
+                {
+                    psql(
+                        &admin,
+                        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn database_for(
     database: &str,
     framework: &str,
-) -> Result<Option<(String, Option<String>)>, BoxError> {
+) -> Result<Option<(String, Scratch)>, BoxError> {
     match database {
         "sqlite" => {
             let dir = std::env::temp_dir().join("referral-load-bench");
             std::fs::create_dir_all(&dir)?;
             let file = dir.join(format!("{framework}-{}.db", Uuid::now_v7().simple()));
-            Ok(Some((format!("sqlite://{}", file.display()), None)))
+            Ok(Some((
+                format!("sqlite://{}", file.display()),
+                Scratch::SqliteFile(file),
+            )))
         }
         "postgres" => {
             let Some(admin) = std::env::var("REFERRAL_BENCH_POSTGRES_URL")
@@ -590,7 +634,7 @@ async fn database_for(
                 .rsplit_once('/')
                 .ok_or("PostgreSQL URL needs a database name")?;
             psql(&admin, &format!("CREATE DATABASE {name}")).await?;
-            Ok(Some((format!("{base}/{name}"), Some(name))))
+            Ok(Some((format!("{base}/{name}"), Scratch::Postgres(name))))
         }
         other => Err(format!("unknown database {other}").into()),
     }
@@ -635,7 +679,7 @@ async fn run_one(
     framework: &str,
     database: &str,
 ) -> Result<Option<ServerResult>, BoxError> {
-    let Some((database_url, drop_name)) = database_for(database, framework).await? else {
+    let Some((database_url, scratch)) = database_for(database, framework).await? else {
         return Ok(None);
     };
     println!("{framework} on {database}:");
@@ -790,16 +834,6 @@ async fn run_one(
         println!("  {endpoint:>16}: {:>7.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests, {} errors)", f.per_second, f.p50_ms, f.p99_ms, f.requests, f.errors);
     }
     println!("  peak RSS {:.1} MiB", rss as f64 / 1024.0);
-    if let Some(name) = drop_name.filter(|_| std::env::var_os("REFERRAL_BENCH_KEEP_DB").is_none()) {
-        if let Ok(admin) = std::env::var("REFERRAL_BENCH_POSTGRES_URL")
-            .or_else(|_| std::env::var("REFERRAL_TEST_POSTGRES_URL"))
-        {
-            psql(
-                &admin,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-            .await?;
-        }
-    }
+    scratch.remove().await?;
     Ok(Some((figures, rss)))
 }
