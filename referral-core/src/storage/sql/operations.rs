@@ -68,6 +68,65 @@ where
         row.map(UserRow::into_record).transpose()
     }
 
+    /// Uses a live single-use token (a reset or verification token: `[owner, use]` are its
+    /// kind's queries) within `tx`: its owner, with their row locked, or `None` when the token
+    /// is unknown, used, superseded or expired at `now` (micros). Of concurrent claims of one
+    /// token, exactly one gets its owner.
+    async fn claim_single_use_token(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        [owner_query, use_query]: [&str; 2],
+        token: &TokenHash,
+        now: i64,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let hash = token.as_bytes().as_slice();
+        let Some(owner) = self.lock_token_owner(tx, owner_query, hash).await? else {
+            return Ok(None);
+        };
+        let used: Option<Uuid> = sqlx::query_scalar(use_query)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(error::<DB>)?;
+        Ok(used.map(|_| owner))
+    }
+
+    /// Stores a single-use token (a reset or verification token: `[supersede, insert]` are
+    /// its kind's queries) and supersedes the user's earlier unconsumed ones, in one
+    /// transaction. `false`, storing nothing, when the user does not exist.
+    async fn store_single_use_token(
+        &self,
+        [supersede, insert]: [&str; 2],
+        user: Uuid,
+        hash: &TokenHash,
+        created_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let created = to_micros(created_at);
+        let mut tx = self.begin().await?;
+        // The lock makes concurrent requests for one user supersede in turn.
+        if self.lock_user(&mut tx, user).await?.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(supersede)
+            .bind(user)
+            .bind(created)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        sqlx::query(insert)
+            .bind(hash.as_bytes().as_slice())
+            .bind(user)
+            .bind(created)
+            .bind(to_micros(expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(error::<DB>)?;
+        tx.commit().await.map_err(error::<DB>)?;
+        Ok(true)
+    }
+
     /// The owner of the token `owner_query` finds under `hash`, with their row locked (see
     /// [`lock_user`](Self::lock_user)).
     async fn lock_token_owner(
@@ -648,28 +707,17 @@ where
     }
 
     async fn create_reset_token(&self, token: ResetTokenRecord) -> Result<bool, StorageError> {
-        let created = to_micros(token.created_at);
-        let mut tx = self.begin().await?;
-        // The lock makes concurrent requests for one user supersede in turn.
-        if self.lock_user(&mut tx, token.user_id).await?.is_none() {
-            return Ok(false);
-        }
-        sqlx::query(&self.queries.supersede_reset_tokens)
-            .bind(token.user_id)
-            .bind(created)
-            .execute(&mut *tx)
-            .await
-            .map_err(error::<DB>)?;
-        sqlx::query(&self.queries.insert_reset_token)
-            .bind(token.hash.as_bytes().as_slice())
-            .bind(token.user_id)
-            .bind(created)
-            .bind(to_micros(token.expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(error::<DB>)?;
-        tx.commit().await.map_err(error::<DB>)?;
-        Ok(true)
+        self.store_single_use_token(
+            [
+                self.queries.supersede_reset_tokens.as_str(),
+                self.queries.insert_reset_token.as_str(),
+            ],
+            token.user_id,
+            &token.hash,
+            token.created_at,
+            token.expires_at,
+        )
+        .await
     }
 
     async fn reset_token_user(
@@ -692,24 +740,22 @@ where
         now: OffsetDateTime,
         events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError> {
-        let hash = token.as_bytes().as_slice();
         let now = to_micros(now);
         let mut tx = self.begin().await?;
-        let owner = self
-            .lock_token_owner(&mut tx, &self.queries.reset_token_owner, hash)
+        let claimed = self
+            .claim_single_use_token(
+                &mut tx,
+                [
+                    self.queries.reset_token_owner.as_str(),
+                    self.queries.use_reset_token.as_str(),
+                ],
+                token,
+                now,
+            )
             .await?;
-        let Some(owner) = owner else {
+        let Some(owner) = claimed else {
             return Ok(None);
         };
-        let consumed: Option<Uuid> = sqlx::query_scalar(&self.queries.use_reset_token)
-            .bind(hash)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(error::<DB>)?;
-        if consumed.is_none() {
-            return Ok(None);
-        }
         sqlx::query(&self.queries.reset_password)
             .bind(owner.id)
             .bind(new_hash.as_str())
@@ -874,28 +920,17 @@ where
         &self,
         token: VerificationTokenRecord,
     ) -> Result<bool, StorageError> {
-        let created = to_micros(token.created_at);
-        let mut tx = self.begin().await?;
-        // The lock makes concurrent requests for one user supersede in turn.
-        if self.lock_user(&mut tx, token.user_id).await?.is_none() {
-            return Ok(false);
-        }
-        sqlx::query(&self.queries.supersede_verification_tokens)
-            .bind(token.user_id)
-            .bind(created)
-            .execute(&mut *tx)
-            .await
-            .map_err(error::<DB>)?;
-        sqlx::query(&self.queries.insert_verification_token)
-            .bind(token.hash.as_bytes().as_slice())
-            .bind(token.user_id)
-            .bind(created)
-            .bind(to_micros(token.expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(error::<DB>)?;
-        tx.commit().await.map_err(error::<DB>)?;
-        Ok(true)
+        self.store_single_use_token(
+            [
+                self.queries.supersede_verification_tokens.as_str(),
+                self.queries.insert_verification_token.as_str(),
+            ],
+            token.user_id,
+            &token.hash,
+            token.created_at,
+            token.expires_at,
+        )
+        .await
     }
 
     async fn verification_token_user(
@@ -918,23 +953,21 @@ where
         approvals: Vec<RewardTransition>,
         outbox: Vec<OutboxMessage>,
     ) -> Result<Option<UserRecord>, StorageError> {
-        let hash = token.as_bytes().as_slice();
         let mut tx = self.begin().await?;
-        let owner = self
-            .lock_token_owner(&mut tx, &self.queries.verification_token_owner, hash)
+        let claimed = self
+            .claim_single_use_token(
+                &mut tx,
+                [
+                    self.queries.verification_token_owner.as_str(),
+                    self.queries.use_verification_token.as_str(),
+                ],
+                token,
+                to_micros(now),
+            )
             .await?;
-        let Some(owner) = owner else {
+        let Some(owner) = claimed else {
             return Ok(None);
         };
-        let consumed: Option<Uuid> = sqlx::query_scalar(&self.queries.use_verification_token)
-            .bind(hash)
-            .bind(to_micros(now))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(error::<DB>)?;
-        if consumed.is_none() {
-            return Ok(None);
-        }
         sqlx::query(&self.queries.mark_email_verified)
             .bind(owner.id)
             .execute(&mut *tx)
