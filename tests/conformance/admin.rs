@@ -55,6 +55,14 @@ async fn patch(server: &TestServer, token: &str, id: &str, body: Value) -> Reply
     .await
 }
 
+/// `actor` gives `user` exactly `roles` (`PATCH /api/admin/users/{id}`), expecting `200`;
+/// answers the user afterwards.
+async fn set_roles(server: &TestServer, actor: &Account, user: &Account, roles: Value) -> Value {
+    patch(server, actor.access(), user.id(), json!({ "roles": roles }))
+        .await
+        .expect_json(200)
+}
+
 /// The admin's account and a fresh access token for it.
 async fn admin(server: &TestServer) -> Account {
     server.register(ADMIN, None).await
@@ -101,14 +109,7 @@ pub async fn an_app_role_holds_only_the_permissions_mapped_to_it(target: Target)
     let server = server(target).await;
     let boss = admin(&server).await;
     let sam = server.register("sam@example.com", None).await;
-    patch(
-        &server,
-        boss.access(),
-        sam.id(),
-        json!({ "roles": ["support"] }),
-    )
-    .await
-    .expect_json(200);
+    set_roles(&server, &boss, &sam, json!(["support"])).await;
     let sam_tokens = server.tokens("sam@example.com", PASSWORD).await;
     let sam_access = access_of(&sam_tokens);
     let listed = call(&server, "GET", "/api/admin/users", Some(sam_access), None).await;
@@ -212,14 +213,7 @@ pub async fn erasing_the_last_admin_answers_409_last_admin(target: Target) {
         .await
         .expect_json(200);
     let jane = server.register("jane@example.com", None).await;
-    patch(
-        &server,
-        boss.access(),
-        jane.id(),
-        json!({ "roles": ["user", "admin"] }),
-    )
-    .await
-    .expect_json(200);
+    set_roles(&server, &boss, &jane, json!(["user", "admin"])).await;
     assert_eq!(
         call(&server, "DELETE", &own, Some(boss.access()), None)
             .await
@@ -336,14 +330,7 @@ pub async fn a_role_change_refuses_the_users_earlier_tokens_at_once(target: Targ
     let server = server(target).await;
     let boss = admin(&server).await;
     let jane = server.register("jane@example.com", None).await;
-    let changed = patch(
-        &server,
-        boss.access(),
-        jane.id(),
-        json!({ "roles": ["user", "admin"] }),
-    )
-    .await
-    .expect_json(200);
+    let changed = set_roles(&server, &boss, &jane, json!(["user", "admin"])).await;
     assert_eq!(changed["roles"], json!(["user", "admin"]));
     server
         .get_as("/api/me", jane.access())
@@ -444,22 +431,8 @@ pub async fn removing_the_last_admin_answers_409_last_admin(target: Target) {
     .expect_json(200);
     // With a second admin, the first may step down.
     let jane = server.register("jane@example.com", None).await;
-    patch(
-        &server,
-        boss.access(),
-        jane.id(),
-        json!({ "roles": ["user", "admin"] }),
-    )
-    .await
-    .expect_json(200);
-    let stepped_down = patch(
-        &server,
-        boss.access(),
-        boss.id(),
-        json!({ "roles": ["user"] }),
-    )
-    .await
-    .expect_json(200);
+    set_roles(&server, &boss, &jane, json!(["user", "admin"])).await;
+    let stepped_down = set_roles(&server, &boss, &boss, json!(["user"])).await;
     assert_eq!(stepped_down["roles"], json!(["user"]));
 }
 
@@ -467,14 +440,7 @@ pub async fn two_admins_demoting_each_other_at_once_leave_one_admin(target: Targ
     let server = server(target).await;
     let boss = admin(&server).await;
     let jane = server.register("jane@example.com", None).await;
-    patch(
-        &server,
-        boss.access(),
-        jane.id(),
-        json!({ "roles": ["user", "admin"] }),
-    )
-    .await
-    .expect_json(200);
+    set_roles(&server, &boss, &jane, json!(["user", "admin"])).await;
     let jane_tokens = server.tokens("jane@example.com", PASSWORD).await;
     let mut requests = Vec::new();
     for (token, target_id) in [
@@ -555,14 +521,7 @@ pub async fn an_unknown_or_invalid_role_answers_422_and_a_wrong_shape_400(target
     .await
     .expect_problem(400, "invalid_json");
     // An app role of the map is known.
-    patch(
-        &server,
-        boss.access(),
-        jane.id(),
-        json!({ "roles": ["support"] }),
-    )
-    .await
-    .expect_json(200);
+    set_roles(&server, &boss, &jane, json!(["support"])).await;
 }
 
 pub async fn every_change_is_in_the_audit_log_newest_first(target: Target) {
@@ -579,14 +538,7 @@ pub async fn every_change_is_in_the_audit_log_newest_first(target: Target) {
     .await
     .expect_json(200);
     assert_eq!(empty, json!({ "entries": [], "next_cursor": null }));
-    patch(
-        &server,
-        boss.access(),
-        jane.id(),
-        json!({ "roles": ["user", "support"] }),
-    )
-    .await
-    .expect_json(200);
+    set_roles(&server, &boss, &jane, json!(["user", "support"])).await;
     server.advance(time::Duration::seconds(1));
     patch(
         &server,
