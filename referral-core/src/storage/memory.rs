@@ -59,8 +59,8 @@ struct Data {
     /// Pending points per beneficiary.
     pending_points: HashMap<Uuid, i64>,
     refresh: HashMap<TokenHash, RefreshState>,
-    reset: HashMap<TokenHash, ResetState>,
-    verification: HashMap<TokenHash, VerificationState>,
+    reset: HashMap<TokenHash, TokenState>,
+    verification: HashMap<TokenHash, TokenState>,
     /// (user, kind, external id) of every conversion recorded.
     conversions: HashSet<(Uuid, String, String)>,
     rate: HashMap<RateKey, RateState>,
@@ -114,16 +114,65 @@ struct RefreshState {
     revoked: bool,
 }
 
+/// A reset or verification token as kept here (its hash is the key): single use, dead once
+/// used or superseded.
 #[derive(Debug)]
-struct ResetState {
-    record: ResetTokenRecord,
+struct TokenState {
+    user_id: Uuid,
+    expires_at: OffsetDateTime,
     dead: bool,
 }
 
-#[derive(Debug)]
-struct VerificationState {
-    record: VerificationTokenRecord,
-    dead: bool,
+impl TokenState {
+    fn live_at(&self, now: OffsetDateTime) -> bool {
+        !self.dead && self.expires_at > now
+    }
+}
+
+/// Stores a token of `kind` for `user_id` in `tokens` and supersedes the user's earlier ones;
+/// `false` (storing nothing) for an unknown user.
+fn store_token(
+    users: &HashMap<Uuid, UserRecord>,
+    tokens: &mut HashMap<TokenHash, TokenState>,
+    kind: &str,
+    (hash, user_id, expires_at): (TokenHash, Uuid, OffsetDateTime),
+) -> Result<bool, StorageError> {
+    if !users.contains_key(&user_id) {
+        return Ok(false);
+    }
+    if tokens.contains_key(&hash) {
+        return Err(StorageError::backend(format!(
+            "{kind} token hash already stored"
+        )));
+    }
+    for state in tokens.values_mut() {
+        if state.user_id == user_id {
+            state.dead = true;
+        }
+    }
+    tokens.insert(
+        hash,
+        TokenState {
+            user_id,
+            expires_at,
+            dead: false,
+        },
+    );
+    Ok(true)
+}
+
+/// The owner of `token` in `tokens` while it is live at `now`.
+fn live_token_owner(
+    users: &HashMap<Uuid, UserRecord>,
+    tokens: &HashMap<TokenHash, TokenState>,
+    token: &TokenHash,
+    now: OffsetDateTime,
+) -> Option<UserRecord> {
+    tokens
+        .get(token)
+        .filter(|state| state.live_at(now))
+        .and_then(|state| users.get(&state.user_id))
+        .cloned()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -509,26 +558,13 @@ impl Storage for MemoryStorage {
     }
 
     async fn create_reset_token(&self, token: ResetTokenRecord) -> Result<bool, StorageError> {
-        let mut data = self.data()?;
-        if !data.users.contains_key(&token.user_id) {
-            return Ok(false);
-        }
-        if data.reset.contains_key(&token.hash) {
-            return Err(StorageError::backend("reset token hash already stored"));
-        }
-        for state in data.reset.values_mut() {
-            if state.record.user_id == token.user_id {
-                state.dead = true;
-            }
-        }
-        data.reset.insert(
-            token.hash,
-            ResetState {
-                record: token,
-                dead: false,
-            },
-        );
-        Ok(true)
+        let data = &mut *self.data()?;
+        store_token(
+            &data.users,
+            &mut data.reset,
+            "reset",
+            (token.hash, token.user_id, token.expires_at),
+        )
     }
 
     async fn reset_token_user(
@@ -537,12 +573,7 @@ impl Storage for MemoryStorage {
         now: OffsetDateTime,
     ) -> Result<Option<UserRecord>, StorageError> {
         let data = self.data()?;
-        Ok(data
-            .reset
-            .get(token)
-            .filter(|state| !state.dead && state.record.expires_at > now)
-            .and_then(|state| data.users.get(&state.record.user_id))
-            .cloned())
+        Ok(live_token_owner(&data.users, &data.reset, token, now))
     }
 
     async fn consume_reset_token(
@@ -553,14 +584,11 @@ impl Storage for MemoryStorage {
         events: Vec<OutboxMessage>,
     ) -> Result<Option<Uuid>, StorageError> {
         let mut data = self.data()?;
-        let Some(state) = data.reset.get_mut(token) else {
+        let Some(state) = data.reset.get_mut(token).filter(|state| state.live_at(now)) else {
             return Ok(None);
         };
-        if state.dead || state.record.expires_at <= now {
-            return Ok(None);
-        }
         state.dead = true;
-        let user = state.record.user_id;
+        let user = state.user_id;
         if let Some(record) = data.users.get_mut(&user) {
             record.password_hash = new_hash.clone();
             record.token_version += 1;
@@ -704,28 +732,13 @@ impl Storage for MemoryStorage {
         &self,
         token: VerificationTokenRecord,
     ) -> Result<bool, StorageError> {
-        let mut data = self.data()?;
-        if !data.users.contains_key(&token.user_id) {
-            return Ok(false);
-        }
-        if data.verification.contains_key(&token.hash) {
-            return Err(StorageError::backend(
-                "verification token hash already stored",
-            ));
-        }
-        for state in data.verification.values_mut() {
-            if state.record.user_id == token.user_id {
-                state.dead = true;
-            }
-        }
-        data.verification.insert(
-            token.hash,
-            VerificationState {
-                record: token,
-                dead: false,
-            },
-        );
-        Ok(true)
+        let data = &mut *self.data()?;
+        store_token(
+            &data.users,
+            &mut data.verification,
+            "verification",
+            (token.hash, token.user_id, token.expires_at),
+        )
     }
 
     async fn verification_token_user(
@@ -734,12 +747,12 @@ impl Storage for MemoryStorage {
         now: OffsetDateTime,
     ) -> Result<Option<UserRecord>, StorageError> {
         let data = self.data()?;
-        Ok(data
-            .verification
-            .get(token)
-            .filter(|state| !state.dead && state.record.expires_at > now)
-            .and_then(|state| data.users.get(&state.record.user_id))
-            .cloned())
+        Ok(live_token_owner(
+            &data.users,
+            &data.verification,
+            token,
+            now,
+        ))
     }
 
     async fn verify_email(
@@ -750,13 +763,14 @@ impl Storage for MemoryStorage {
         outbox: Vec<OutboxMessage>,
     ) -> Result<Option<UserRecord>, StorageError> {
         let mut data = self.data()?;
-        let Some(state) = data.verification.get(token) else {
+        let Some(state) = data
+            .verification
+            .get(token)
+            .filter(|state| state.live_at(now))
+        else {
             return Ok(None);
         };
-        if state.dead || state.record.expires_at <= now {
-            return Ok(None);
-        }
-        let owner = state.record.user_id;
+        let owner = state.user_id;
         if !data.users.contains_key(&owner) {
             return Ok(None);
         }
@@ -1202,10 +1216,9 @@ impl Storage for MemoryStorage {
         data.erased.insert(before.id);
         data.refresh
             .retain(|_, state| state.record.user_id != before.id);
-        data.reset
-            .retain(|_, state| state.record.user_id != before.id);
+        data.reset.retain(|_, state| state.user_id != before.id);
         data.verification
-            .retain(|_, state| state.record.user_id != before.id);
+            .retain(|_, state| state.user_id != before.id);
         data.audit.push(erasure.audit);
         data.queue(erasure.outbox);
         Ok(true)
@@ -1290,11 +1303,8 @@ impl Storage for MemoryStorage {
         let refresh_tokens = retain(&mut data.refresh, |_, state| {
             !state.revoked && state.record.expires_at > now
         });
-        let reset_tokens = retain(&mut data.reset, |_, state| {
-            !state.dead && state.record.expires_at > now
-        }) + retain(&mut data.verification, |_, state| {
-            !state.dead && state.record.expires_at > now
-        });
+        let reset_tokens = retain(&mut data.reset, |_, state| state.live_at(now))
+            + retain(&mut data.verification, |_, state| state.live_at(now));
         let before = data.outbox.len();
         data.outbox.retain(|_, entry| {
             entry.sent_at.is_none_or(|done| done >= done_before)
