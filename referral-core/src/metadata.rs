@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::FieldError;
+use crate::error::{Error, FieldError};
 
 /// The most a user's metadata may take, serialised as compact JSON: 4 KiB.
 pub const MAX_METADATA_BYTES: usize = 4096;
@@ -86,11 +86,12 @@ where
     }
 }
 
-/// `value` as metadata: a JSON object, or the field error to answer.
-pub(crate) fn object(value: Value) -> Result<Map<String, Value>, FieldError> {
+/// `value` as metadata: a JSON object, or the `422` to answer (field `metadata`,
+/// `not_an_object`).
+pub(crate) fn object(value: Value) -> Result<Map<String, Value>, Error> {
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(FieldError::new(
+        _ => Err(Error::invalid(
             "metadata",
             "not_an_object",
             "metadata must be a JSON object",
@@ -140,7 +141,10 @@ mod tests {
     #[test]
     fn only_objects_are_metadata() {
         for value in [json!(null), json!([1]), json!("x"), json!(3), json!(true)] {
-            let error = object(value).unwrap_err();
+            let Error::Validation(errors) = object(value).unwrap_err() else {
+                panic!("a validation error")
+            };
+            let error = &errors[0];
             assert_eq!(
                 (error.field.as_str(), error.code.as_str()),
                 ("metadata", "not_an_object")

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::mailer::{MailSettings, Mailer};
-use crate::password::{HashingLimits, DEFAULT_WAITING_PER_SLOT};
+use crate::password::HashingLimits;
 #[cfg(feature = "webhooks")]
 use crate::webhooks::WebhookSettings;
 
@@ -33,7 +33,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://referral.db";
 /// | `TRUSTED_PROXIES` | none: the client address is the socket peer; else comma-separated CIDRs (or addresses) whose `X-Forwarded-For` is believed |
 /// | `WEBHOOK_URL`, `WEBHOOK_SECRET` | none: no webhooks; both set (the secret as `whsec_<base64>`): every event is POSTed there, signed (feature `webhooks`) |
 /// | `ADMIN_EMAILS` | none; else comma-separated addresses given the `admin` role at sign-up, and at start if registered already |
-/// | `HASHING_CONCURRENCY` | one per CPU core: password hashes computed at once, each holding 19 MiB (`1` halves sign-up and login throughput on two cores and holds 19 MiB less) |
+/// | `HASHING_CONCURRENCY` | one per CPU core: password hashes computed at once, each holding 19 MiB (`1` holds 19 MiB less at peak; in the load bench on two cores it cost a quarter to a third of the logins and sign-ups per second) |
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), referral_core::Error> {
@@ -62,7 +62,7 @@ pub struct Settings {
     /// Addresses given the `admin` role at sign-up, and at start when registered already.
     pub admin_emails: Vec<String>,
     /// Password hashes computed at once (`None`: one per CPU core); callers past them wait,
-    /// [`DEFAULT_WAITING_PER_SLOT`] per slot.
+    /// [`DEFAULT_WAITING_PER_SLOT`](crate::DEFAULT_WAITING_PER_SLOT) per slot.
     pub hashing_concurrency: Option<usize>,
 }
 
@@ -124,10 +124,7 @@ impl Settings {
             .trusted_proxies(self.trusted_proxies.iter().copied())
             .admin_emails(self.admin_emails.iter().cloned());
         if let Some(concurrency) = self.hashing_concurrency {
-            config = config.hashing(HashingLimits {
-                concurrency,
-                max_waiting: concurrency.saturating_mul(DEFAULT_WAITING_PER_SLOT),
-            });
+            config = config.hashing(HashingLimits::with_concurrency(concurrency));
         }
         config = match &self.secret_key {
             Some(key) => config.secret(key),
@@ -210,6 +207,7 @@ fn parse_proxies(text: &str) -> Result<Vec<IpNet>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::DEFAULT_WAITING_PER_SLOT;
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, Error> {

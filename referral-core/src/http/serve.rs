@@ -168,9 +168,8 @@ impl Engine {
                 let user = signed_in(&call)?;
                 let user = match body.metadata {
                     Some(metadata) => {
-                        let metadata = crate::metadata::object(metadata)
-                            .map_err(|problem| Error::Validation(vec![problem]))?;
-                        self.update_metadata(user, metadata).await?
+                        self.update_metadata(user, crate::metadata::object(metadata)?)
+                            .await?
                     }
                     None => user.clone(),
                 };
@@ -363,8 +362,7 @@ impl Engine {
         account.referral_code = body.referral_code;
         // `null` is as good as leaving it out: `{}`.
         if let Some(metadata) = body.metadata.filter(|value| !value.is_null()) {
-            account.metadata = crate::metadata::object(metadata)
-                .map_err(|problem| Error::Validation(vec![problem]))?;
+            account.metadata = crate::metadata::object(metadata)?;
         }
         let registered = self.register(account).await?;
         let mut response = ApiResponse::json(201, &registered);

@@ -34,15 +34,19 @@ pub struct HashingLimits {
 impl Default for HashingLimits {
     /// One slot per CPU core (2 when unknown), [`DEFAULT_WAITING_PER_SLOT`] waiting per slot.
     fn default() -> Self {
-        let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_concurrency(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+impl HashingLimits {
+    /// `concurrency` slots with [`DEFAULT_WAITING_PER_SLOT`] callers waiting per slot.
+    pub fn with_concurrency(concurrency: usize) -> Self {
         HashingLimits {
             concurrency,
             max_waiting: concurrency.saturating_mul(DEFAULT_WAITING_PER_SLOT),
         }
     }
-}
 
-impl HashingLimits {
     /// Checks the values a hasher accepts.
     pub fn validate(&self) -> Result<(), Error> {
         if self.concurrency == 0 {
