@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use referral::Settings;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
-use rocket::shield::{Frame, NoSniff, Permission, Shield};
 use tracing_subscriber::EnvFilter;
 
 /// Rocket's own log lines (its launch banner, one line per request, a line per `404`) say
@@ -59,7 +58,6 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         address: bind.ip(),
         port: bind.port(),
         // No `Server` header, as with axum: a client must not tell the frameworks apart.
-        // (The stage strips it and Shield's headers from the API's answers anyway.)
         ident: Ident::none(),
         // Honoured only when Rocket's logger is the global one; here tracing's is, and
         // `DEFAULT_LOG` silences Rocket instead.
@@ -74,16 +72,9 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         ..rocket::Config::default()
     };
     rocket::custom(config)
-        // The engine sends `X-Content-Type-Options` and `X-Frame-Options` on every answer;
-        // Shield's own policies for them would find them there and log four warnings per
-        // request. Without those and Permissions-Policy, answers match the axum server's
-        // header for header.
-        .attach(
-            Shield::default()
-                .disable::<Permission>()
-                .disable::<NoSniff>()
-                .disable::<Frame>(),
-        )
+        // Shield without the policies for headers the engine sends itself: a quiet log and
+        // answers that match the axum server's header for header.
+        .attach(referral::rocket::shield())
         .attach(referral::rocket::stage_with(engine))
         // Unknown paths outside `/api` answer the contract's `404` problem too, as axum's do.
         .register("/", referral::rocket::catchers())

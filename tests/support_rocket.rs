@@ -7,7 +7,6 @@ use std::net::Ipv4Addr;
 use referral::Engine;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
-use rocket::shield::{Frame, NoSniff, Permission, Shield};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -30,8 +29,8 @@ impl SpawnedRocket {
 }
 
 /// Serves `engine` on `127.0.0.1` at a free port, set up as `examples/rocket_server.rs`
-/// sets it up (the stage, the problem catchers at the root, no `Server` header, `Shield`
-/// without its `Permissions-Policy`). The server runs on the current tokio runtime until
+/// sets it up (the stage, the problem catchers at the root, no `Server` header,
+/// `referral::rocket::shield()`). The server runs on the current tokio runtime until
 /// stopped or until the runtime ends.
 pub async fn spawn_rocket(engine: Engine) -> SpawnedRocket {
     spawn_rocket_at(engine, "/api").await
@@ -56,12 +55,7 @@ pub async fn spawn_rocket_at(engine: Engine, prefix: &'static str) -> SpawnedRoc
     };
     let (port_tx, port_rx) = oneshot::channel();
     let rocket = rocket::custom(config)
-        .attach(
-            Shield::default()
-                .disable::<Permission>()
-                .disable::<NoSniff>()
-                .disable::<Frame>(),
-        )
+        .attach(referral::rocket::shield())
         .attach(referral::rocket::stage_with_at(engine, prefix))
         .register("/", referral::rocket::catchers())
         // By liftoff Rocket has bound the socket, and its config holds the real port.

@@ -202,15 +202,12 @@ fn rocket_path(template: &str) -> String {
     template.replace('{', "<").replace('}', ">")
 }
 
-/// The mount as this request reached it: the prefix is where the route was mounted (the
-/// handler's own mount, borrowed, when it is mounted where its prefix says).
+/// The mount as this request reached it: the prefix is where the route was mounted.
 fn mount_of<'m>(mount: &'m Mount, request: &Request<'_>) -> Cow<'m, Mount> {
-    match request.route().map(|route| route.uri.base()) {
-        Some(base) if base.trim_end_matches('/') != mount.prefix() => mount
-            .with_prefix(base)
-            .map_or(Cow::Borrowed(mount), Cow::Owned),
-        _ => Cow::Borrowed(mount),
-    }
+    request
+        .route()
+        .and_then(|route| mount.at_prefix(route.uri.base()).ok())
+        .unwrap_or(Cow::Borrowed(mount))
 }
 
 fn engine_of<'r>(request: &'r Request<'_>) -> Option<&'r Engine> {

@@ -56,9 +56,8 @@
 //! `X-Frame-Options` on every answer: Rocket's default `Shield` leaves them in place and logs
 //! four warnings per request that it did (at `warn`, so they reach most logs, and cost about
 //! a fifth of a cached read's throughput in the load bench). For answers identical to the axum
-//! adapter's and a quiet log, set `ident: Ident::none()` and attach
-//! `Shield::default().disable::<Permission>().disable::<NoSniff>().disable::<Frame>()`,
-//! as the example server does (your own routes then need those two headers from you).
+//! adapter's and a quiet log, set `ident: Ident::none()` and attach [`shield()`], as the
+//! example server does (your own routes then need those two headers from you).
 //!
 //! Request bodies are read straight from Rocket's `Data` up to
 //! [`MAX_BODY_BYTES`](referral_core::MAX_BODY_BYTES) (64 KiB), whatever Rocket's configured
@@ -92,4 +91,4 @@ pub use auth_user::AuthUser;
 pub use catchers::catchers;
 pub use require_permission::RequirePermission;
 pub use response::EngineResponse;
-pub use stage::{stage, stage_at, stage_with, stage_with_at};
+pub use stage::{shield, stage, stage_at, stage_with, stage_with_at};

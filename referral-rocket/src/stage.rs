@@ -3,6 +3,7 @@
 
 use referral_core::{Engine, API_PREFIX};
 use rocket::fairing::AdHoc;
+use rocket::shield::{Frame, NoSniff, Permission, Shield};
 
 use crate::api::Api;
 
@@ -57,6 +58,25 @@ pub fn stage_at(prefix: impl Into<String>) -> AdHoc {
             .mount("/", api.root_routes())
             .register(base.as_str(), api.catchers()))
     })
+}
+
+/// Rocket's `Shield` for an app serving the API: its defaults but `NoSniff` and `Frame`, whose
+/// headers the engine sends on every answer already (Rocket's default `Shield` leaves them and
+/// logs four warnings per request that it did), and `Permission`, which the axum adapter does
+/// not send either, so answers match it header for header. Attach it in place of Rocket's
+/// default; your own routes then need those two headers from you.
+///
+/// ```
+/// let rocket = rocket::build()
+///     .attach(referral_rocket::shield())
+///     .attach(referral_rocket::stage());
+/// # let _ = rocket;
+/// ```
+pub fn shield() -> Shield {
+    Shield::default()
+        .disable::<Permission>()
+        .disable::<NoSniff>()
+        .disable::<Frame>()
 }
 
 /// [`stage`], managing `engine` as state too: the one line an app needs.

@@ -5,6 +5,7 @@
 //! Paths are relative to a [`Mount`]'s prefix (`/api` by default) and use `{name}` for a
 //! path parameter.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::Error;
@@ -902,7 +903,7 @@ impl Mount {
     ///
     /// Errors: [`Error::Config`] for a prefix that is not such a path.
     pub fn new(prefix: &str) -> Result<Self, Error> {
-        let trimmed = prefix.trim_end_matches('/');
+        let trimmed = normalise_prefix(prefix);
         let valid = trimmed.is_empty()
             || (trimmed.starts_with('/')
                 && trimmed[1..].split('/').all(|segment| {
@@ -930,6 +931,16 @@ impl Mount {
             root_bases: self.root_bases.clone(),
             ..Mount::new(prefix)?
         })
+    }
+
+    /// This mount as served under `prefix`: itself, borrowed, when that is its prefix already
+    /// (the common case, free on every request), else [`with_prefix`](Self::with_prefix)'s.
+    pub fn at_prefix(&self, prefix: &str) -> Result<Cow<'_, Mount>, Error> {
+        if normalise_prefix(prefix) == self.prefix {
+            Ok(Cow::Borrowed(self))
+        } else {
+            self.with_prefix(prefix).map(Cow::Owned)
+        }
     }
 
     /// Serves the root endpoints whose base is `default` (`/r`, share links) under `base`
@@ -1046,8 +1057,26 @@ impl Mount {
     }
 }
 
+/// A prefix as a mount keeps it: without trailing `/` (so the root is empty).
+fn normalise_prefix(prefix: &str) -> &str {
+    prefix.trim_end_matches('/')
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_mount_at_its_own_prefix_is_itself_and_elsewhere_a_moved_copy() {
+        let mount = Mount::default();
+        assert!(matches!(mount.at_prefix("/api"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(mount.at_prefix("/api/"), Ok(Cow::Borrowed(_))));
+        let moved = mount.at_prefix("/auth").unwrap();
+        assert!(matches!(moved, Cow::Owned(_)));
+        assert_eq!(moved.prefix(), "/auth");
+        let root = Mount::new("/").unwrap();
+        assert!(matches!(root.at_prefix("/"), Ok(Cow::Borrowed(_))));
+        assert!(mount.at_prefix("not a path").is_err());
+    }
+
     use super::*;
 
     #[test]
