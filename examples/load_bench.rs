@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -290,7 +291,8 @@ impl Server {
         port: u16,
     ) -> Result<Self, BoxError> {
         // `REFERRAL_BENCH_WRAP="heaptrack -o /tmp/server"` runs each server under a profiler
-        // (its figures then measure the profiler too; RSS is the wrapper's).
+        // (its figures then measure the profiler too; RSS is the wrapper's). Each server gets
+        // a process group of its own, so stopping it stops a wrapper's children too.
         let wrapper: Vec<String> = std::env::var("REFERRAL_BENCH_WRAP")
             .map(|wrap| wrap.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
@@ -303,6 +305,7 @@ impl Server {
             None => Command::new(&binary),
         };
         command
+            .process_group(0)
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -362,11 +365,10 @@ impl Server {
         );
     }
 
+    /// Stops the server's whole process group (a wrapper and what it runs).
     fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -374,7 +376,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
@@ -449,13 +451,7 @@ async fn bare_baseline(options: &Options, flag: &str) -> Result<Figures, BoxErro
     )?;
     let http = client(options.connections)?;
     server.wait_ready(&http, "/bare").await?;
-    let issuer = AccessTokenIssuer::new(
-        SECRET.as_bytes(),
-        "referral",
-        "referral-api",
-        time::Duration::minutes(15),
-    );
-    let token = issuer.issue(Uuid::now_v7(), 0, time::OffsetDateTime::now_utc())?;
+    let token = bench_issuer().issue(Uuid::now_v7(), 0, time::OffsetDateTime::now_utc())?;
     let url = format!("{}/bare", server.base);
     let auth = format!("Bearer {}", token.expose());
     let figures = drive(options.connections, options.seconds, move |_| {
@@ -469,78 +465,78 @@ async fn bare_baseline(options: &Options, flag: &str) -> Result<Figures, BoxErro
 
 /// The baseline server: one axum route that checks the same JWT and answers a small JSON body.
 async fn serve_bare(port: u16) -> Result<(), BoxError> {
-    {
-        let issuer = Arc::new(AccessTokenIssuer::new(
-            SECRET.as_bytes(),
-            "referral",
-            "referral-api",
-            time::Duration::minutes(15),
-        ));
-        let app = axum::Router::new().route(
-            "/bare",
-            axum::routing::get(move |headers: axum::http::HeaderMap| {
-                let issuer = issuer.clone();
-                async move {
-                    let token = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.strip_prefix("Bearer "))
-                        .unwrap_or("");
-                    match issuer.verify(token, time::OffsetDateTime::now_utc()) {
-                        Ok(claims) => (
-                            axum::http::StatusCode::OK,
-                            axum::Json(json!({ "sub": claims.sub })),
-                        ),
-                        Err(_) => (
-                            axum::http::StatusCode::UNAUTHORIZED,
-                            axum::Json(json!({ "code": "unauthorized" })),
-                        ),
-                    }
-                }
-            }),
-        );
-        let listener =
-            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-        axum::serve(listener, app).await?;
-        Ok(())
+    let issuer = Arc::new(bench_issuer());
+    let app = axum::Router::new().route(
+        "/bare",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let issuer = issuer.clone();
+            async move {
+                let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+                let (status, body) = bare_answer(&issuer, authorization);
+                (
+                    axum::http::StatusCode::from_u16(status)
+                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// The issuer every bench token is checked with.
+fn bench_issuer() -> AccessTokenIssuer {
+    AccessTokenIssuer::new(
+        SECRET.as_bytes(),
+        "referral",
+        "referral-api",
+        time::Duration::minutes(15),
+    )
+}
+
+/// What both bare routes answer for an `Authorization` header: the JWT check and a small
+/// JSON body, as status and body.
+fn bare_answer(issuer: &AccessTokenIssuer, authorization: Option<&str>) -> (u16, String) {
+    let token = authorization
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    match issuer.verify(token, time::OffsetDateTime::now_utc()) {
+        Ok(claims) => (200, json!({ "sub": claims.sub }).to_string()),
+        Err(_) => (401, json!({ "code": "unauthorized" }).to_string()),
     }
 }
 
-/// The `Authorization` header's bearer token, for the bare Rocket route.
-struct Bearer(String);
+/// The `Authorization` header, for the bare Rocket route.
+struct Authorization(Option<String>);
 
 #[rocket::async_trait]
-impl<'r> rocket::request::FromRequest<'r> for Bearer {
+impl<'r> rocket::request::FromRequest<'r> for Authorization {
     type Error = ();
 
     async fn from_request(
         request: &'r rocket::Request<'_>,
     ) -> rocket::request::Outcome<Self, Self::Error> {
-        let token = request
+        let value = request
             .headers()
             .get_one("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        rocket::request::Outcome::Success(Bearer(token.to_owned()))
+            .map(str::to_owned);
+        rocket::request::Outcome::Success(Authorization(value))
     }
 }
 
 #[rocket::get("/bare")]
 fn bare_rocket_route(
-    bearer: Bearer,
+    authorization: Authorization,
     issuer: &rocket::State<AccessTokenIssuer>,
 ) -> (rocket::http::Status, (rocket::http::ContentType, String)) {
-    let json = rocket::http::ContentType::JSON;
-    match issuer.verify(&bearer.0, time::OffsetDateTime::now_utc()) {
-        Ok(claims) => (
-            rocket::http::Status::Ok,
-            (json, json!({ "sub": claims.sub }).to_string()),
-        ),
-        Err(_) => (
-            rocket::http::Status::Unauthorized,
-            (json, json!({ "code": "unauthorized" }).to_string()),
-        ),
-    }
+    let (status, body) = bare_answer(issuer, authorization.0.as_deref());
+    (
+        rocket::http::Status::new(status),
+        (rocket::http::ContentType::JSON, body),
+    )
 }
 
 /// The Rocket baseline: one Rocket route that checks the same JWT and answers the same body,
@@ -552,14 +548,8 @@ async fn serve_bare_rocket(port: u16) -> Result<(), BoxError> {
         log_level: rocket::config::LogLevel::Off,
         ..rocket::Config::default()
     };
-    let issuer = AccessTokenIssuer::new(
-        SECRET.as_bytes(),
-        "referral",
-        "referral-api",
-        time::Duration::minutes(15),
-    );
     rocket::custom(config)
-        .manage(issuer)
+        .manage(bench_issuer())
         .mount("/", rocket::routes![bare_rocket_route])
         .launch()
         .await?;
@@ -567,6 +557,13 @@ async fn serve_bare_rocket(port: u16) -> Result<(), BoxError> {
 }
 
 /// A database URL for one run, and how to drop it afterwards.
+/// The PostgreSQL server the bench creates its databases on, if any.
+fn admin_postgres_url() -> Option<String> {
+    std::env::var("REFERRAL_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("REFERRAL_TEST_POSTGRES_URL"))
+        .ok()
+}
+
 /// What a run's database leaves behind, removed afterwards unless `REFERRAL_BENCH_KEEP_DB`
 /// is set.
 enum Scratch {
@@ -593,9 +590,7 @@ impl Scratch {
                 }
             }
             Scratch::Postgres(name) => {
-                if let Ok(admin) = std::env::var("REFERRAL_BENCH_POSTGRES_URL")
-                    .or_else(|_| std::env::var("REFERRAL_TEST_POSTGRES_URL"))
-                {
+                if let Some(admin) = admin_postgres_url() {
                     psql(
                         &admin,
                         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
@@ -623,10 +618,7 @@ async fn database_for(
             )))
         }
         "postgres" => {
-            let Some(admin) = std::env::var("REFERRAL_BENCH_POSTGRES_URL")
-                .or_else(|_| std::env::var("REFERRAL_TEST_POSTGRES_URL"))
-                .ok()
-            else {
+            let Some(admin) = admin_postgres_url() else {
                 return Ok(None);
             };
             let name = format!("referral_bench_{}", Uuid::now_v7().simple());
